@@ -1,0 +1,71 @@
+"""A cache of trained models, keyed by a hash of everything that determines the training.
+
+Where: ``$QUANOS_CACHE`` if set, else ``<data root>/checkpoints`` (outside git). A file holds the
+state dict and the training history; it is read with ``torch.load(weights_only=True)``. A truncated
+or corrupt file is reported with a warning and the model is retrained, never a crash.
+"""
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import warnings
+
+import torch
+
+from . import data
+
+# Bump when a change to the training code makes earlier checkpoints stale.
+CACHE_VERSION = 1
+
+
+def cache_dir():
+    if os.environ.get("QUANOS_CACHE"):
+        return pathlib.Path(os.environ["QUANOS_CACHE"]).expanduser().resolve()
+    return data.data_root() / "checkpoints"
+
+
+def _jsonable(value):
+    if isinstance(value, torch.Tensor):  # hash the exact bytes: a different subset is a different key
+        tensor = value.detach().cpu().contiguous()
+        digest = hashlib.sha256(tensor.numpy().tobytes()).hexdigest()
+        return {"tensor": digest, "shape": list(tensor.shape), "dtype": str(tensor.dtype)}
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"cannot hash {type(value).__name__} into a checkpoint key")
+
+
+def key_hash(key):
+    """A stable hash of ``key`` (dicts, lists, numbers, strings, tensors, dataclasses)."""
+    text = json.dumps({"cache_version": CACHE_VERSION, "key": key}, sort_keys=True, default=_jsonable)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def path_for(name, key):
+    return cache_dir() / f"{name}-{key_hash(key)}.pt"
+
+
+def load_or_train(name, key, build, train):
+    """Return ``(model, history)``: the cached state for ``key`` if readable, else ``train(build())``.
+
+    ``build()`` makes an untrained model; ``train(model)`` trains it in place and returns its history
+    (plain numbers and lists, so the file loads with ``weights_only=True``).
+    """
+    path = path_for(name, key)
+    model = build()
+    if path.exists():
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(saved["state_dict"])
+            return model, saved["history"]
+        except Exception as error:  # truncated, corrupt or from another architecture: retrain
+            warnings.warn(f"checkpoint {path.name} is unreadable ({type(error).__name__}: {error}); retraining",
+                          stacklevel=2)
+            model = build()
+    history = train(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".pt.partial")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "history": history}, partial)
+    os.replace(partial, path)  # atomic: a crash mid-write never leaves a truncated checkpoint behind
+    return model, history

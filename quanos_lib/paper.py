@@ -1,0 +1,131 @@
+"""Every value the two papers report, once, keyed by experiment id (see shared REFERENCE.md).
+
+``PAPER[id]`` holds the experiment's title, the notebook that reproduces it, where the paper states
+it, and its claims: ``{metric: Claim}``. A claim is one of
+
+- ``approx(value, tol)``: ours is "reproduced" when ``|ours - value| <= tol``;
+- ``at_least(value)`` / ``at_most(value)``: a bound ("more than 5x");
+- ``between(low, high)``: a range ("about 5-16%").
+
+Rates and confidences are fractions in [0, 1]. The tolerances are ours: wide enough for the
+run-to-run spread of a reimplementation, narrow enough that a different result shows as "differs".
+Experiments whose claim is a picture or a trend have no claims; their status is "see notebook".
+QUANOS values come from the abstract only (the full text is not available): shape, not exact numbers.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Claim:
+    kind: str            # "approx", "at_least", "at_most", "between"
+    value: float
+    high: float = None   # upper end for "between"
+    tol: float = 0.0     # for "approx"
+    percent: bool = True  # show as a percentage (else as a plain number, e.g. a ratio)
+    note: str = ""
+
+    def holds(self, ours):
+        if self.kind == "approx":
+            return abs(ours - self.value) <= self.tol
+        if self.kind == "at_least":
+            return ours >= self.value
+        if self.kind == "at_most":
+            return ours <= self.value
+        return self.value <= ours <= self.high
+
+    def text(self):
+        fmt = (lambda v: f"{100 * v:.4g}%") if self.percent else (lambda v: f"{v:.4g}")
+        if self.kind == "approx":
+            return f"{fmt(self.value)} (±{fmt(self.tol)})"
+        if self.kind == "between":
+            return f"{fmt(self.value)}–{fmt(self.high)}"
+        return f"{'≥' if self.kind == 'at_least' else '≤'} {fmt(self.value)}"
+
+
+def approx(value, tol=0.05, **kw):
+    return Claim("approx", value, tol=tol, **kw)
+
+
+def at_least(value, **kw):
+    return Claim("at_least", value, **kw)
+
+
+def at_most(value, **kw):
+    return Claim("at_most", value, **kw)
+
+
+def between(low, high, **kw):
+    return Claim("between", low, high=high, **kw)
+
+
+def _entry(title, notebook, where, **claims):
+    return {"title": title, "notebook": notebook, "where": where, "claims": claims}
+
+
+NB01, NB02, NB03, NB04, NB05 = ("01_linear_models", "02_maxout_fgsm_and_linearity", "03_adversarial_training",
+                                "04_ensembles_rbf_rubbish", "05_conv_maxout_cifar10")
+NB06, NB07 = "06_ans_vgg19", "07_quanos_cifar10"
+CLEAN_TOL = 0.005  # clean MNIST errors below 2%: half a percentage point
+
+PAPER = {
+    "F1": _entry("FGSM eps=0.25 on a shallow softmax, MNIST", NB01, "tex:333",
+                 adv_error=approx(0.999), adv_confidence=approx(0.793)),
+    "F2": _entry("FGSM eps=0.25 on a maxout network, MNIST", NB02, "tex:338",
+                 adv_error=approx(0.894), adv_confidence=approx(0.976)),
+    "F3": _entry("FGSM eps=0.1 on conv maxout, CIFAR-10 (preprocessed)", NB05, "tex:340",
+                 adv_error=approx(0.8715), adv_confidence_on_errors=approx(0.966)),
+    "F4": _entry("Logistic regression, MNIST 3 vs 7: clean -> FGSM eps=0.25", NB01, "tex:454-456",
+                 clean_error=approx(0.016, 0.01), adv_error=approx(0.99)),
+    "F5": _entry("L1 weight decay instead of adversarial training", f"{NB01} (linear), {NB03} (maxout)",
+                 "tex:429-432",
+                 train_error_l1_0_0025=at_least(0.05, note="maxout, L1 on the first layer (notebook 03); "
+                                                "notebook 01 shows the linear case")),
+    "F6": _entry("Adversarial training of maxout (alpha=0.5, eps=0.25): clean error", NB03, "tex:488-494",
+                 naive_clean_error=approx(0.0094, CLEAN_TOL), adv_trained_clean_error=approx(0.0084, CLEAN_TOL)),
+    "F7": _entry("Maxout 1600 units, no adversarial training: clean error", NB03, "tex:500",
+                 clean_error=approx(0.0114, CLEAN_TOL)),
+    "F8": _entry("Maxout 1600 units + adversarial training, 5 seeds: clean error", NB03, "tex:497-512",
+                 clean_error_mean=approx(0.00782, CLEAN_TOL)),
+    "F9": _entry("FGSM eps=0.25 error: naive -> adversarially trained maxout", NB03, "tex:514",
+                 naive_adv_error=approx(0.894), adv_trained_adv_error=approx(0.179)),
+    "F10": _entry("Transfer between naive and adversarially trained maxout", NB03, "tex:518",
+                  naive_to_adv_trained_error=approx(0.196), adv_trained_to_naive_error=approx(0.409)),
+    "F11": _entry("Adversarially trained maxout: confidence on its mistakes", NB03, "tex:522",
+                  adv_confidence_on_errors=approx(0.814)),
+    "F12": _entry("Training with noise instead of adversarial examples", NB03, "tex:555-557",
+                  sign_noise_adv_error=approx(0.862), sign_noise_adv_confidence=approx(0.973),
+                  uniform_noise_adv_error=approx(0.904), uniform_noise_adv_confidence=approx(0.978)),
+    "F13": _entry("Shallow RBF network under FGSM", NB04, "tex:600-604",
+                  adv_error=approx(0.554), adv_confidence_on_errors=approx(0.012, 0.02),
+                  clean_confidence=approx(0.606)),
+    "F14": _entry("Cross-model agreement of maxout's adversarial examples", NB02, "tex:681-688",
+                  softmax_same_class=approx(0.546), rbf_same_class=approx(0.160),
+                  softmax_misclassified=approx(0.846), rbf_misclassified=approx(0.543),
+                  rbf_softmax_agreement=approx(0.536)),
+    "F15": _entry("Ensemble of 12 maxout networks under FGSM", NB04, "tex:819-824",
+                  ensemble_adv_error=approx(0.911), member_adv_error=approx(0.879)),
+    "F16": _entry("MP-DBM under FGSM", NB04, "tex:794-800",
+                  clean_error=approx(0.0088, CLEAN_TOL), adv_error=approx(0.975)),
+    "F17": _entry("Rubbish examples N(0, I) on MNIST models (any class p > 0.5)", NB04, "tex:905-923",
+                  maxout_error=approx(0.9835), maxout_confidence=approx(0.928),
+                  sigmoid_error=approx(0.68), sigmoid_confidence=approx(0.879),
+                  softmax_error=approx(0.598), softmax_confidence=approx(0.708),
+                  rbf_error=approx(0.0, 0.01)),
+    "F18": _entry("Rubbish examples N(0, I_3072) on conv maxout, CIFAR-10", NB05, "tex:911-912",
+                  error=approx(0.934), confidence=approx(0.844)),
+    "F19": _entry("Linearity: softmax arguments along the FGSM direction (Fig. 4)", NB02, "tex:768"),
+    "F20": _entry("First-layer filters, naive vs adversarially trained (Fig. 3)", NB03, "tex:523"),
+    "F21": _entry("Panda -> gibbon on GoogLeNet (Fig. 1)", "none: ImageNet is not available here", "tex:364-383",
+                  clean_confidence=approx(0.577), adv_confidence=approx(0.993)),
+    "Q1": _entry("ANS per layer of a partially trained VGG-19, CIFAR-10", NB06, "abstract, slides"),
+    "Q2": _entry("ANS-guided layer removal of VGG-19", NB06, "abstract, slides"),
+    "Q3": _entry("QUANOS bit widths from ANS (k_initial = 16)", NB06, "abstract, slides"),
+    "Q4": _entry("QUANOS vs homogeneous 8-bit at iso-accuracy: robustness gain", NB07, "abstract",
+                 robustness_gain_vs_8bit=between(0.03, 0.04)),
+    "Q5": _entry("QUANOS compression and energy vs 8-bit", NB07, "abstract",
+                 compression=at_least(5.0, percent=False), energy_saving=at_least(2.0, percent=False)),
+    "Q6": _entry("QUANOS vs iso-compression baseline, strong white-box attacks", NB07, "abstract",
+                 robustness_gain_vs_iso=at_least(0.10)),
+    "Q7": _entry("QUANOS + adversarial training vs adversarial training alone", NB07, "abstract",
+                 robustness_gain_with_adv_training=between(0.05, 0.16)),
+}

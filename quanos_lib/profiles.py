@@ -1,0 +1,81 @@
+"""The scale of every experiment, per profile, in one place.
+
+- ``smoke``: seconds per notebook, tiny subsets. Only for CI and nbval: its numbers mean nothing.
+- ``cpu``: what a 2-core laptop does in reasonable time. MNIST experiments at the paper's data scale.
+- ``full``: the paper's scale, for a GPU.
+- ``auto``: ``$QUANOS_PROFILE`` if set (the test suite sets it to ``smoke``), else ``full`` where
+  CUDA is available, else ``cpu``.
+
+A notebook asks for its scale with ``profiles.get(profile)["linear"]`` and records that dict as the
+result's ``setup``, so every number carries the scale that produced it.
+"""
+import os
+
+import torch
+
+PROFILES = ("smoke", "cpu", "full")
+
+# Linear models train in seconds, so `cpu` already runs them on all of MNIST.
+_LINEAR_FULL_DATA = {
+    "train_size": None, "test_size": None, "epochs": 20, "sweep_epochs": 20,
+    "eps_curve": [round(0.025 * i, 3) for i in range(13)],  # 0, 0.025, ..., 0.3
+    "sweep_eps": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25],
+    "sweep_l1": [0.0, 1e-4, 3e-4, 1e-3, 2.5e-3, 1e-2],
+}
+
+# Per profile, per experiment group: data sizes (None = the whole split), epochs, widths.
+SCALES = {
+    "smoke": {
+        # Notebook 01: shallow softmax (F1), logistic regression 3 vs 7 (F4), L1 vs adversarial (F5).
+        "linear": {"train_size": 2000, "test_size": 500, "epochs": 1, "sweep_epochs": 1,
+                   "eps_curve": [0.0, 0.1, 0.25], "sweep_eps": [0.0, 0.25], "sweep_l1": [0.0, 0.0025]},
+    },
+    "cpu": {
+        "linear": _LINEAR_FULL_DATA,
+    },
+    "full": {
+        # Linear models are cheap: the GPU profile runs them exactly as `cpu` does.
+        "linear": _LINEAR_FULL_DATA,
+    },
+}
+
+NOTES = {
+    "smoke": "SMOKE profile: tiny subsets and one epoch, for CI only. These numbers mean nothing.",
+    "cpu": "CPU profile: sized for a 2-core laptop; MNIST at the paper's data scale.",
+    "full": "FULL profile: the paper's scale.",
+}
+
+
+class UnknownProfileError(ValueError):
+    pass
+
+
+def resolve(profile="auto"):
+    """The concrete profile name for ``profile`` (``auto`` resolved as described above)."""
+    if profile == "auto":
+        profile = os.environ.get("QUANOS_PROFILE") or ("full" if torch.cuda.is_available() else "cpu")
+    if profile not in PROFILES:
+        raise UnknownProfileError(f"unknown profile {profile!r}: choose one of auto, {', '.join(PROFILES)}")
+    return profile
+
+
+class Profile:
+    """A resolved profile: ``name``, ``note`` and, by indexing, the scale of one experiment group."""
+
+    def __init__(self, name):
+        self.name = resolve(name)
+        self.note = NOTES[self.name]
+
+    def __getitem__(self, experiment):
+        scales = SCALES[self.name]
+        if experiment not in scales:
+            raise KeyError(f"profile {self.name!r} defines no scale for experiment {experiment!r}; "
+                           f"known: {', '.join(sorted(scales))}")
+        return dict(scales[experiment])
+
+    def __repr__(self):
+        return f"Profile({self.name!r})"
+
+
+def get(profile="auto"):
+    return Profile(profile)

@@ -1,0 +1,138 @@
+"""The runner behind ``./reproduce.sh``: execute the numbered notebooks with papermill, in order.
+
+    python -m quanos_lib.reproduce --profile cpu --only 01,03 [--out DIR]
+
+- Passes ``profile`` (resolved: never ``auto``) to each notebook's ``parameters`` cell and runs it
+  in the project's own Jupyter kernel (``quanos``, registered by ``reproduce.sh``).
+- ``cpu``/``full``: executed notebooks replace the committed ones, figures go to ``figures/``,
+  results to ``results/<profile>/``. ``smoke`` (or any run with ``--out``) writes everything under a
+  scratch folder and never touches committed files.
+- A notebook is written in place only after it has run to the end; on a failure the runner names the
+  notebook and the failing cell's error, keeps everything finished so far, and exits with status 1.
+- Ends with the scorecard of the profile; for ``cpu``/``full`` it also refreshes the README's table.
+"""
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+import time
+
+from . import profiles, results
+
+KERNEL = "quanos"
+NOTEBOOKS = results.PROJECT_ROOT / "notebooks"
+README = results.PROJECT_ROOT / "README.md"
+SCORECARD_START, SCORECARD_END = "<!-- scorecard:start -->", "<!-- scorecard:end -->"
+
+
+class UsageError(ValueError):
+    pass
+
+
+def select_notebooks(only=None):
+    """The numbered notebooks to run, in order; ``only`` is a list of prefixes such as ``["01", "03"]``.
+
+    The scorecard notebook (99) always runs last, since it summarizes whatever just ran.
+    """
+    every = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if not only:
+        return every
+    unknown = [p for p in only if not any(nb.name.startswith(p) for nb in every)]
+    if unknown:
+        raise UsageError(f"no notebook numbered {', '.join(unknown)} "
+                         f"(have: {', '.join(nb.name[:2] for nb in every)})")
+    chosen = [nb for nb in every if any(nb.name.startswith(p) for p in only)]
+    return chosen + [nb for nb in every if nb.name.startswith("99") and nb not in chosen]
+
+
+def _minutes(seconds):
+    return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
+def _record_runtimes(profile, runtimes):
+    """Keep the measured wall time of each notebook (the README quotes them)."""
+    path = results.results_dir(profile) / "_runtimes.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    known.update(runtimes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(sorted(known.items())), indent=2) + "\n")
+
+
+def _update_readme(profile):
+    text = README.read_text()
+    if SCORECARD_START not in text or SCORECARD_END not in text:
+        return
+    head, rest = text.split(SCORECARD_START, 1)
+    _, tail = rest.split(SCORECARD_END, 1)
+    table = results.scorecard_markdown(profile)
+    README.write_text(f"{head}{SCORECARD_START}\n{table}\n{SCORECARD_END}{tail}")
+
+
+def run(profile, only=None, out=None):
+    import papermill  # imported here so that a usage error costs no import time
+    from papermill.exceptions import PapermillExecutionError
+
+    profile = profiles.resolve(profile)
+    chosen = select_notebooks(only)
+    in_place = out is None and profile != "smoke"
+    if out is not None:
+        os.environ["QUANOS_OUT"] = str(pathlib.Path(out).resolve())
+    target_dir = NOTEBOOKS if in_place else results.output_root(profile) / "notebooks"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    # In place, a notebook is executed into a scratch folder and moved over the committed one on success.
+    staging = pathlib.Path(tempfile.mkdtemp(prefix="quanos-run-")) if in_place else target_dir
+    # Progress bars inside the notebooks would be stored as widgets that no static viewer can show;
+    # the runner prints its own progress instead.
+    os.environ["TQDM_DISABLE"] = "1"
+    print(f"profile {profile}: {len(chosen)} notebook(s) -> {target_dir}; results -> {results.results_dir(profile)}")
+    runtimes = {}
+    for i, notebook in enumerate(chosen, 1):
+        name = notebook.stem
+        print(f"[{i}/{len(chosen)}] {name} ...", flush=True)
+        start = time.perf_counter()
+        executed = staging / notebook.name
+        try:
+            papermill.execute_notebook(str(notebook), str(executed), parameters={"profile": profile},
+                                       kernel_name=KERNEL, cwd=str(NOTEBOOKS), progress_bar=sys.stderr.isatty(),
+                                       log_output=False)
+        except PapermillExecutionError as error:
+            print(f"FAILED {notebook.name}, cell {error.exec_count}: {error.ename}: {error.evalue}\n"
+                  f"  the executed notebook with the error: {executed}", file=sys.stderr)
+            if runtimes:
+                _record_runtimes(profile, runtimes)
+            return 1
+        except Exception as error:  # no kernel, unreadable notebook, ...: one line, not a traceback
+            print(f"FAILED {notebook.name}: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
+        if executed != target_dir / notebook.name:
+            shutil.move(executed, target_dir / notebook.name)  # may cross file systems
+        elapsed = time.perf_counter() - start
+        runtimes[name] = {"seconds": round(elapsed, 1), "cpus": os.cpu_count()}
+        print(f"[{i}/{len(chosen)}] {name} done in {_minutes(elapsed)}", flush=True)
+    _record_runtimes(profile, runtimes)
+    print(f"\nScorecard, profile {profile}" + (" (smoke numbers mean nothing)" if profile == "smoke" else ""))
+    print(results.scorecard_markdown(profile))
+    if in_place:
+        _update_readme(profile)
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="reproduce.sh", add_help=True)
+    parser.add_argument("--profile", default="auto")
+    parser.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,03")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    only = [p.strip() for p in args.only.split(",") if p.strip()] if args.only else None
+    try:
+        return run(args.profile, only, args.out)
+    except (UsageError, profiles.UnknownProfileError) as error:
+        print(f"reproduce.sh: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The results registry: one small JSON file per experiment and profile, and the scorecard built from them.
+
+``record("F1", "cpu", {"adv_error": 0.9998, ...}, setup=..., data=..., seed=0, seconds=8.1)`` writes
+``results/cpu/F1.json`` atomically::
+
+    {"id": "F1", "profile": "cpu", "title": ...,
+     "metrics": {"adv_error": {"value": 0.9998, "paper": 0.999, "claim": "99.9% (±5%)"}, ...},
+     "setup": {...}, "data": {...}, "seed": 0, "seconds": 8.1, "code_version": "<git sha>"}
+
+Where outputs go: ``$QUANOS_OUT`` if set (``reproduce.sh --out``); else, for ``smoke``, a scratch
+folder in the temp directory (smoke never touches committed files); else the project's own
+``results/<profile>/`` and ``figures/``.
+"""
+import json
+import math
+import os
+import pathlib
+import subprocess
+import tempfile
+
+from .paper import PAPER
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+STATUS_REPRODUCED, STATUS_DIFFERS, STATUS_NOT_RUN = "reproduced", "differs", "not run yet"
+STATUS_QUALITATIVE, STATUS_NOT_MEASURED = "see notebook", "not measured here"
+
+
+def output_root(profile):
+    """The folder under which ``results/`` and ``figures/`` of this profile are written."""
+    if os.environ.get("QUANOS_OUT"):
+        return pathlib.Path(os.environ["QUANOS_OUT"]).expanduser().resolve()
+    if profile == "smoke":
+        return pathlib.Path(tempfile.gettempdir()) / "quanos-smoke"
+    return PROJECT_ROOT
+
+
+def results_dir(profile):
+    return output_root(profile) / "results" / profile
+
+
+def figures_dir(profile):
+    return output_root(profile) / "figures"
+
+
+def code_version():
+    """The git commit of the code, with ``+dirty`` if the library or notebooks have uncommitted edits."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    try:
+        dirty = git("status", "--porcelain", "--", "quanos_lib", "notebooks")
+        return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _clean(value):
+    """JSON has no NaN: store it as null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def record(exp_id, profile, metrics, *, setup, data, seed, seconds, notes=None):
+    """Write ``results/<profile>/<exp_id>.json`` and return its path.
+
+    ``metrics`` maps a metric name to our value; the paper's claim for that metric (if it has one)
+    is stored beside it. ``setup`` is the scale and configuration, ``data`` the dataset's ``info``.
+    """
+    if exp_id not in PAPER:
+        raise KeyError(f"unknown experiment id {exp_id!r}")
+    claims = PAPER[exp_id]["claims"]
+    entry = {
+        "id": exp_id, "profile": profile, "title": PAPER[exp_id]["title"],
+        "metrics": {name: {"value": _clean(round(float(value), 6)),
+                           "paper": claims[name].value if name in claims else None,
+                           **({"claim": claims[name].text()} if name in claims else {})}
+                    for name, value in metrics.items()},
+        "setup": setup, "data": data, "seed": seed, "seconds": round(float(seconds), 2),
+        "code_version": code_version(),
+    }
+    if notes:
+        entry["notes"] = notes
+    path = results_dir(profile) / f"{exp_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(entry, indent=2, sort_keys=False) + "\n")
+    os.replace(partial, path)
+    return path
+
+
+def load(exp_id, profile):
+    """The recorded result, or None if this profile has not run the experiment."""
+    path = results_dir(profile) / f"{exp_id}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _fmt(value, percent):
+    if value is None:
+        return "—"
+    return f"{100 * value:.4g}%" if percent else f"{value:.4g}"
+
+
+def scorecard(profile, ids=None):
+    """One row per paper claim (or per experiment without numeric claims): paper vs ours and a status."""
+    rows = []
+    for exp_id in ids or PAPER:
+        entry, result = PAPER[exp_id], load(exp_id, profile)
+        base = {"id": exp_id, "experiment": entry["title"], "notebook": entry["notebook"], "profile": profile}
+        if not entry["claims"]:
+            rows.append(dict(base, metric="—", paper="(figure / trend)", ours="—",
+                             status=STATUS_QUALITATIVE if result else STATUS_NOT_RUN))
+            continue
+        for metric, claim in entry["claims"].items():
+            ours = (result or {}).get("metrics", {}).get(metric, {}).get("value")
+            if result is None:
+                status = STATUS_NOT_RUN
+            elif ours is None:
+                status = STATUS_NOT_MEASURED
+            else:
+                status = STATUS_REPRODUCED if claim.holds(ours) else STATUS_DIFFERS
+            paper_text = claim.text() + (f" — {claim.note}" if claim.note else "")
+            rows.append(dict(base, metric=metric, paper=paper_text, ours=_fmt(ours, claim.percent), status=status))
+    return rows
+
+
+def scorecard_markdown(profile, ids=None):
+    """The scorecard as a Markdown table (for the README, the notebooks and ``reproduce.sh``)."""
+    lines = [f"| id | experiment | metric | paper | ours ({profile}) | status | notebook |",
+             "|---|---|---|---|---|---|---|"]
+    for row in scorecard(profile, ids):
+        lines.append(f"| {row['id']} | {row['experiment']} | {row['metric']} | {row['paper']} | {row['ours']} "
+                     f"| {row['status']} | {row['notebook']} |")
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from quanos_lib import attacks, models
+
+
+@pytest.fixture
+def batch():
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(32, 1, 4, 4, generator=g), torch.randint(0, 3, (32,), generator=g)
+
+
+def test_fgsm_perturbation_is_bounded_and_exact_on_unclipped_pixels(tiny_mlp, batch):
+    x, y = batch
+    eps = 0.1
+    x_adv = attacks.fgsm(tiny_mlp, x, y, eps)
+    delta = x_adv - x
+    assert delta.abs().max() <= eps + 1e-6
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    unclipped = (x + delta.sign() * eps > 0) & (x + delta.sign() * eps < 1) & (delta != 0)
+    assert unclipped.sum() > 100
+    assert torch.allclose(delta[unclipped].abs(), torch.full_like(delta[unclipped], eps), atol=1e-6)
+
+
+def test_fgsm_step_follows_sign_of_input_gradient(tiny_mlp, batch):
+    x, y = batch
+    x_in = x.clone().requires_grad_(True)
+    tiny_mlp.eval()
+    F.cross_entropy(tiny_mlp(x_in), y, reduction="sum").backward()
+    expected = (x + 0.05 * x_in.grad.sign())
+    assert torch.allclose(attacks.fgsm(tiny_mlp, x, y, 0.05, clip=None), expected, atol=1e-6)
+
+
+def test_fgsm_eps_zero_is_identity_and_input_untouched(tiny_mlp, batch):
+    x, y = batch
+    before = x.clone()
+    assert torch.equal(attacks.fgsm(tiny_mlp, x, y, 0.0), x)
+    attacks.fgsm(tiny_mlp, x, y, 0.3)
+    assert torch.equal(x, before) and not x.requires_grad
+
+
+@pytest.mark.parametrize("mode", [True, False])
+def test_fgsm_restores_mode_and_leaves_no_parameter_grad(tiny_mlp, batch, mode):
+    tiny_mlp.train(mode)
+    attacks.fgsm(tiny_mlp, *batch, 0.1)
+    assert tiny_mlp.training is mode
+    assert all(p.grad is None for p in tiny_mlp.parameters())
+
+
+def test_fgsm_uses_eval_mode_so_dropout_does_not_randomize_it(tiny_mlp, batch):
+    tiny_mlp.train()
+    first, second = attacks.fgsm(tiny_mlp, *batch, 0.1), attacks.fgsm(tiny_mlp, *batch, 0.1)
+    assert torch.equal(first, second)
+
+
+def test_fgsm_increases_loss_and_targeted_moves_toward_target(tiny_mlp, batch):
+    x, y = batch
+    tiny_mlp.eval()
+    loss = lambda inputs, labels: F.cross_entropy(tiny_mlp(inputs), labels).item()  # noqa: E731
+    assert loss(attacks.fgsm(tiny_mlp, x, y, 0.1), y) > loss(x, y)
+    target = (y + 1) % 3
+    x_t = attacks.fgsm(tiny_mlp, x, target, 0.1, targeted=True)
+    assert loss(x_t, target) < loss(x, target)
+    p_before = F.softmax(tiny_mlp(x), 1).gather(1, target[:, None])
+    p_after = F.softmax(tiny_mlp(x_t), 1).gather(1, target[:, None])
+    assert (p_after > p_before).float().mean() > 0.9
+
+
+def test_fgsm_on_a_linear_model_is_the_analytic_eps_sign_w():
+    torch.manual_seed(0)
+    model = models.LogisticRegression(in_features=16)
+    x = torch.rand(10, 1, 4, 4)
+    y = torch.tensor([0, 1] * 5)  # class 1 raises the score w.x + b, so FGSM moves it down, and vice versa
+    w = model.linear.weight.detach().reshape(1, 1, 4, 4)
+    y_pm = (2 * y - 1).float().reshape(-1, 1, 1, 1)
+    expected = x - 0.2 * y_pm * w.sign()
+    assert torch.allclose(attacks.fgsm(model, x, y, 0.2, clip=None), expected, atol=1e-6)
+
+
+def test_adversarial_examples_matches_single_batch_attack(tiny_mlp, batch):
+    x, y = batch
+    batched = attacks.adversarial_examples(tiny_mlp, x, y, 0.1, batch_size=7)
+    assert torch.allclose(batched, attacks.fgsm(tiny_mlp, x, y, 0.1))

@@ -1,0 +1,20 @@
+import torch
+import torch.nn.functional as F
+
+from quanos_lib import models
+
+
+def test_logistic_regression_cross_entropy_is_the_logistic_loss():
+    torch.manual_seed(0)
+    model = models.LogisticRegression(in_features=16)
+    x, y = torch.rand(20, 1, 4, 4), torch.randint(0, 2, (20,))
+    z = model.score(x)
+    expected = F.softplus(-(2 * y - 1).float() * z)
+    assert torch.allclose(F.cross_entropy(model(x), y, reduction="none"), expected, atol=1e-6)
+    assert torch.allclose(F.softmax(model(x), 1)[:, 1], torch.sigmoid(z), atol=1e-6)
+
+
+def test_softmax_regression_is_one_affine_map():
+    model = models.SoftmaxRegression(in_features=16, classes=3)
+    x = torch.rand(5, 1, 4, 4)
+    assert torch.allclose(model(x), x.flatten(1) @ model.linear.weight.T + model.linear.bias)

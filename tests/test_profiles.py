@@ -1,0 +1,25 @@
+import pytest
+
+from quanos_lib import profiles
+
+
+def test_auto_follows_env_then_hardware(monkeypatch):
+    monkeypatch.setenv("QUANOS_PROFILE", "smoke")
+    assert profiles.resolve("auto") == "smoke"
+    monkeypatch.delenv("QUANOS_PROFILE")
+    assert profiles.resolve("auto") in ("cpu", "full")
+    assert profiles.resolve("cpu") == "cpu"
+
+
+def test_unknown_profile_is_a_clear_error():
+    with pytest.raises(profiles.UnknownProfileError, match="choose one of"):
+        profiles.get("gpu")
+
+
+def test_every_profile_scales_every_experiment_and_smoke_is_smallest():
+    groups = {name: set(scales) for name, scales in profiles.SCALES.items()}
+    assert groups["smoke"] == groups["cpu"] == groups["full"]
+    assert profiles.get("smoke")["linear"]["train_size"] < 60000
+    assert profiles.get("cpu")["linear"]["train_size"] is None  # MNIST at the paper's scale
+    with pytest.raises(KeyError, match="no scale"):
+        profiles.get("cpu")["nonexistent"]

@@ -1,0 +1,55 @@
+import json
+import math
+
+import pytest
+
+from quanos_lib import paper, results
+
+
+def test_record_round_trips_with_the_papers_value_beside_ours():
+    path = results.record("F1", "cpu", {"adv_error": 0.9996, "extra": float("nan")},
+                          setup={"epochs": 1}, data={"name": "MNIST", "verified": True}, seed=3, seconds=1.234)
+    assert path == results.results_dir("cpu") / "F1.json"
+    loaded = results.load("F1", "cpu")
+    assert loaded == json.loads(path.read_text())
+    assert loaded["metrics"]["adv_error"] == {"value": 0.9996, "paper": 0.999, "claim": "99.9% (±5%)"}
+    assert loaded["metrics"]["extra"] == {"value": None, "paper": None}
+    assert (loaded["id"], loaded["profile"], loaded["seed"], loaded["seconds"]) == ("F1", "cpu", 3, 1.23)
+    assert set(loaded) >= {"setup", "data", "code_version"}
+    assert not list(path.parent.glob("*.partial"))
+
+
+def test_unknown_id_is_refused():
+    with pytest.raises(KeyError):
+        results.record("F99", "cpu", {}, setup={}, data={}, seed=0, seconds=0)
+
+
+def test_scorecard_statuses():
+    results.record("F4", "cpu", {"clean_error": 0.018, "adv_error": 0.80}, setup={}, data={}, seed=0, seconds=0)
+    rows = {r["metric"]: r for r in results.scorecard("cpu", ["F4"])}
+    assert rows["clean_error"]["status"] == "reproduced" and rows["clean_error"]["ours"] == "1.8%"
+    assert rows["adv_error"]["status"] == "differs"
+    assert {r["status"] for r in results.scorecard("cpu", ["F2"])} == {"not run yet"}
+    results.record("F5", "cpu", {"logistic_l1_0.0025_adv_error": 0.5}, setup={}, data={}, seed=0, seconds=0)
+    assert results.scorecard("cpu", ["F5"])[0]["status"] == "not measured here"
+    assert "| F4 |" in results.scorecard_markdown("cpu", ["F4"])
+
+
+def test_smoke_outputs_never_land_in_the_project(monkeypatch):
+    monkeypatch.delenv("QUANOS_OUT")
+    assert results.output_root("smoke") != results.PROJECT_ROOT
+    assert results.output_root("cpu") == results.PROJECT_ROOT
+
+
+def test_paper_holds_every_experiment_id_once():
+    assert list(paper.PAPER) == [f"F{i}" for i in range(1, 22)] + [f"Q{i}" for i in range(1, 8)]
+    assert paper.PAPER["F1"]["claims"]["adv_error"].value == 0.999
+
+
+@pytest.mark.parametrize("claim, ours, holds", [
+    (paper.approx(0.5, 0.05), 0.54, True), (paper.approx(0.5, 0.05), 0.56, False),
+    (paper.at_least(5.0), 5.0, True), (paper.at_least(5.0), 4.9, False),
+    (paper.between(0.05, 0.16), 0.1, True), (paper.between(0.05, 0.16), 0.2, False),
+])
+def test_claims(claim, ours, holds):
+    assert claim.holds(ours) is holds and not math.isnan(claim.value)

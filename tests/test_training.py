@@ -1,0 +1,101 @@
+import torch
+import torch.nn.functional as F
+
+from quanos_lib import attacks, data, models, training
+
+
+def _toy_split(n=200, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 4, 4, generator=g)
+    y = (x.flatten(1)[:, :8].sum(1) > x.flatten(1)[:, 8:].sum(1)).long()  # linearly separable
+    return data.Split(x, y)
+
+
+def test_closed_form_adversarial_logistic_loss_equals_loss_at_fgsm_point():
+    torch.manual_seed(0)
+    model = models.LogisticRegression(in_features=16)
+    split = _toy_split()
+    eps = 0.25
+    y_pm = (2 * split.y - 1).float()
+    w = model.linear.weight
+    closed_form = F.softplus(-y_pm * model.score(split.x) + eps * w.abs().sum()).mean()
+    x_adv = attacks.fgsm(model, split.x, split.y, eps, clip=None)
+    assert torch.allclose(F.cross_entropy(model(x_adv), split.y), closed_form, atol=1e-5)
+    # ... and the training objective with alpha = 0 and no clipping is that loss.
+    config = training.TrainConfig(epochs=1, adv_alpha=0.0, adv_eps=eps, adv_clip=None)
+    loss, _ = training._objective(model, split.x, split.y, config)
+    assert torch.allclose(loss, closed_form, atol=1e-5)
+
+
+def test_adversarial_objective_mixes_clean_and_fgsm_losses(tiny_mlp):
+    split = data.Split(torch.rand(16, 1, 4, 4), torch.randint(0, 3, (16,)))
+    tiny_mlp.eval()  # no dropout, so the two evaluations below are deterministic
+    config = training.TrainConfig(epochs=1, adv_alpha=0.3, adv_eps=0.1)
+    x_adv = attacks.fgsm(tiny_mlp, split.x, split.y, 0.1)
+    expected = 0.3 * F.cross_entropy(tiny_mlp(split.x), split.y) + 0.7 * F.cross_entropy(tiny_mlp(x_adv), split.y)
+    loss, _ = training._objective(tiny_mlp, split.x, split.y, config)
+    assert torch.allclose(loss, expected, atol=1e-6)
+
+
+def test_l1_penalty_is_added_on_the_first_layer_only(tiny_mlp):
+    split = data.Split(torch.rand(16, 1, 4, 4), torch.randint(0, 3, (16,)))
+    tiny_mlp.eval()
+    plain, _ = training._objective(tiny_mlp, split.x, split.y, training.TrainConfig(epochs=1))
+    penalized, _ = training._objective(tiny_mlp, split.x, split.y, training.TrainConfig(epochs=1, l1=0.01))
+    assert torch.allclose(penalized - plain, 0.01 * tiny_mlp[1].weight.abs().sum(), atol=1e-6)
+
+
+def test_same_seed_gives_identical_weights_and_other_seed_does_not():
+    def fit(seed):
+        training.seed_everything(seed)
+        model = models.SoftmaxRegression(in_features=16, classes=2)
+        training.train(model, _toy_split(), training.TrainConfig(epochs=3, batch_size=10, seed=seed), progress=False)
+        return model.linear.weight.detach().clone()
+
+    assert torch.equal(fit(0), fit(0))
+    assert not torch.equal(fit(0), fit(1))
+
+
+def test_max_col_norm_is_enforced_after_every_step():
+    training.seed_everything(0)
+    model = models.SoftmaxRegression(in_features=16, classes=2)
+    training.train(model, _toy_split(), training.TrainConfig(epochs=2, lr=5.0, max_col_norm=0.5), progress=False)
+    assert model.linear.weight.norm(dim=1).max() <= 0.5 + 1e-5
+
+
+def test_schedules_decay_learning_rate_and_raise_momentum():
+    training.seed_everything(0)
+    model = models.SoftmaxRegression(in_features=16, classes=2)
+    config = training.TrainConfig(epochs=4, batch_size=50, lr=0.1, lr_decay=1.01, lr_min=0.095,
+                                  momentum=0.5, momentum_final=0.7, momentum_epochs=2)
+    history = training.train(model, _toy_split(), config, progress=False)
+    assert history["momentum"] == [0.5, 0.6, 0.7, 0.7]
+    assert history["lr"][0] < 0.1 and history["lr"][-1] == 0.095
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    training.seed_everything(0)
+    model = models.SoftmaxRegression(in_features=16, classes=2)
+    config = training.TrainConfig(epochs=30, batch_size=20, lr=0.5, patience=2)
+    val = _toy_split(seed=1)
+    history = training.train(model, _toy_split(), config, val_split=val, progress=False)
+    assert len(history["val_error"]) <= history["best_epoch"] + 1 + 2
+    final = training.evaluate(model, val.x, val.y)["error"]
+    assert final == min(history["val_error"])
+
+
+def test_softmax_regression_learns_real_mnist(mnist_small):
+    config = training.TrainConfig(epochs=2, lr=0.1, momentum=0.5)
+    model, history = training.trained_model("softmax_test", models.SoftmaxRegression, mnist_small, config,
+                                            progress=False)
+    assert training.evaluate(model, mnist_small.test.x, mnist_small.test.y)["error"] < 0.15
+    assert history["loss"][1] < history["loss"][0]
+
+
+def test_summarize_error_and_confidence():
+    probs = torch.tensor([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])
+    y = torch.tensor([0, 0, 0])
+    summary = training.summarize(probs, y)
+    assert abs(summary["error"] - 1 / 3) < 1e-6
+    assert abs(summary["confidence"] - (0.9 + 0.7 + 0.6) / 3) < 1e-6
+    assert abs(summary["confidence_on_errors"] - 0.7) < 1e-6
