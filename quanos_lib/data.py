@@ -116,9 +116,10 @@ def verify_files(expected):
 
 
 def _unavailable(name, root, error):
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    cause = lines[-1] if lines else type(error).__name__  # the last line is the most specific (the mirror's error)
     return DataUnavailableError(
-        f"{name} is not in {root} and could not be downloaded ({first_line}). "
+        f"{name} is not in {root} and could not be downloaded ({cause}). "
         f"Connect to the internet and run again (torchvision downloads it into that folder), "
         f"or set QUANOS_DATA to a folder that holds {name} in torchvision's layout.")
 

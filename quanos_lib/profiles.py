@@ -20,7 +20,8 @@ _LINEAR_FULL_DATA = {
     "train_size": None, "test_size": None, "epochs": 20, "sweep_epochs": 20,
     "eps_curve": [round(0.025 * i, 3) for i in range(13)],  # 0, 0.025, ..., 0.3
     "sweep_eps": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25],
-    "sweep_l1": [0.0, 1e-4, 3e-4, 1e-3, 2.5e-3, 1e-2],
+    "sweep_l1": [0.0, 1e-4, 3e-4, 1e-3, 2.5e-3, 1e-2, 3e-2, 1e-1],
+    "confidence_epochs": [1, 5, 20],  # F1: how confidence under attack grows with training
 }
 
 # Per profile, per experiment group: data sizes (None = the whole split), epochs, widths.
@@ -28,7 +29,8 @@ SCALES = {
     "smoke": {
         # Notebook 01: shallow softmax (F1), logistic regression 3 vs 7 (F4), L1 vs adversarial (F5).
         "linear": {"train_size": 2000, "test_size": 500, "epochs": 1, "sweep_epochs": 1,
-                   "eps_curve": [0.0, 0.1, 0.25], "sweep_eps": [0.0, 0.25], "sweep_l1": [0.0, 0.0025]},
+                   "eps_curve": [0.0, 0.1, 0.25], "sweep_eps": [0.0, 0.25], "sweep_l1": [0.0, 0.0025],
+                   "confidence_epochs": [1]},
     },
     "cpu": {
         "linear": _LINEAR_FULL_DATA,

@@ -94,10 +94,10 @@ def run(profile, only=None, out=None):
         print(f"[{i}/{len(chosen)}] {name} ...", flush=True)
         start = time.perf_counter()
         executed = staging / notebook.name
-        try:
+        try:  # the kernel's log level hides its start-up warnings, not the notebook's own output
             papermill.execute_notebook(str(notebook), str(executed), parameters={"profile": profile},
                                        kernel_name=KERNEL, cwd=str(NOTEBOOKS), progress_bar=sys.stderr.isatty(),
-                                       log_output=False)
+                                       log_output=False, extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except PapermillExecutionError as error:
             print(f"FAILED {notebook.name}, cell {error.exec_count}: {error.ename}: {error.evalue}\n"
                   f"  the executed notebook with the error: {executed}", file=sys.stderr)
