@@ -8,7 +8,8 @@ Choice (the FGSM paper states none): adversarial images are clipped to the valid
 default, so they remain images; ``clip=None`` gives the paper's unclipped ``x + eps * sign(grad)``.
 """
 import torch
-import torch.nn.functional as F
+
+from . import models
 
 
 def _device(model, x):
@@ -20,14 +21,14 @@ def fgsm(model, x, y, eps, *, targeted=False, clip=(0.0, 1.0), loss_fn=None):
     """Fast gradient sign method (Goodfellow et al., 2015): ``x + eps * sign(grad_x J(x, y))``.
 
     ``targeted=True`` treats ``y`` as the target classes and steps *down* the loss toward them.
-    ``loss_fn(logits, y)`` defaults to cross-entropy (summed, so tiny per-example gradients keep
-    their sign). Returns a new tensor on the model's device; for ``eps == 0`` it equals ``x``.
+    ``loss_fn(outputs, y)`` defaults to the model's own loss (:func:`quanos_lib.models.loss`:
+    cross-entropy for softmax classifiers), summed so that tiny per-example gradients keep their sign. Returns a new tensor on the model's device; for ``eps == 0`` it equals ``x``.
     """
     device = _device(model, x)
     x = x.detach().to(device)
     if eps == 0:
         return x.clone()
-    loss_fn = loss_fn or (lambda logits, target: F.cross_entropy(logits, target, reduction="sum"))
+    loss_fn = loss_fn or (lambda outputs, target: models.loss(model, outputs, target, reduction="sum"))
     was_training = model.training
     model.eval()
     try:
@@ -45,3 +46,31 @@ def adversarial_examples(model, x, y, eps, *, attack=fgsm, batch_size=1000, **kw
     """Run ``attack`` over a whole dataset in batches; returns the adversarial images on the CPU."""
     return torch.cat([attack(model, xb, yb, eps, **kwargs).cpu()
                       for xb, yb in zip(x.split(batch_size), y.split(batch_size))])
+
+
+@torch.no_grad()
+def outputs_along_fgsm_direction(model, x, y, eps_values):
+    """The model's outputs (e.g. the softmax arguments) at ``x + eps * sign(grad_x J(x, y))`` for each
+    eps, unclipped, for one example ``x`` (1 x C x H x W): a tensor of shape len(eps_values) x classes.
+    The FGSM paper's Figure 4 plots these against eps to show how linear the model is along the direction.
+    """
+    with torch.enable_grad():
+        direction = fgsm(model, x, y, 1.0, clip=None) - x.to(_device(model, x))
+    was_training = model.training
+    model.eval()
+    try:
+        steps = torch.as_tensor(eps_values, dtype=x.dtype, device=direction.device).view(-1, 1, 1, 1)
+        return model(x.to(direction.device) + steps * direction).cpu()
+    finally:
+        model.train(was_training)
+
+
+def linearity_r2(eps_values, outputs):
+    """For each class, the R^2 of a straight-line fit of its output against eps: 1 means perfectly linear."""
+    eps = torch.as_tensor(eps_values, dtype=torch.float64)
+    outputs = torch.as_tensor(outputs, dtype=torch.float64)
+    design = torch.stack([eps, torch.ones_like(eps)], dim=1)
+    coefficients = torch.linalg.lstsq(design, outputs).solution
+    residual = ((outputs - design @ coefficients) ** 2).sum(0)
+    total = ((outputs - outputs.mean(0)) ** 2).sum(0).clamp_min(1e-12)
+    return (1 - residual / total).tolist()

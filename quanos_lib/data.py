@@ -56,6 +56,10 @@ class Split:
         keep = order[:size].sort().values
         return Split(self.x[keep], self.y[keep])
 
+    def holdout(self, size):
+        """``(first, last)``: the last ``size`` examples split off, e.g. MNIST's last 10k for validation."""
+        return Split(self.x[:-size], self.y[:-size]), Split(self.x[-size:], self.y[-size:])
+
     def where_label(self, labels):
         """The examples whose label is in ``labels``, relabelled 0, 1, ... in the order given."""
         keep = torch.isin(self.y, torch.tensor(labels))

@@ -1,5 +1,9 @@
 """The papers' architectures. Every model takes images in [0, 1] (N x C x H x W) and returns logits.
 
+Models whose classes are independent probabilities (an RBF network, a sigmoid top) say so through
+:func:`independent_classes`; :func:`probabilities` and :func:`loss` then use their own form, so the
+training loop, FGSM and the evaluation treat every model the same way.
+
 Linear models of the FGSM paper (notebook 01):
 - :class:`SoftmaxRegression`: the "shallow softmax" of F1, one linear layer over the 784 pixels.
 - :class:`LogisticRegression`: the binary model of F4/F5 with one score ``z = w.x + b``. It returns
@@ -7,7 +11,10 @@ Linear models of the FGSM paper (notebook 01):
   ``softplus(-y z)`` with ``y = 2c - 1`` in {-1, +1}; FGSM, training and evaluation then treat it
   like any other classifier.
 """
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -32,3 +39,122 @@ class LogisticRegression(nn.Module):
     def forward(self, x):
         z = self.score(x)
         return torch.stack([torch.zeros_like(z), z], dim=1)
+
+
+# --- Maxout networks (Goodfellow et al., 2013), as configured for permutation-invariant MNIST ---------------
+
+class Maxout(nn.Module):
+    """``units`` maxout units of ``pieces`` linear pieces each: ``h_i = max_j (W x + b)_{i, j}``.
+
+    The pieces of a unit are adjacent rows of the one linear map (pylearn2's layout), so every row of
+    ``linear.weight`` is one piece's incoming weights and the max-norm constraint applies per piece.
+    """
+
+    def __init__(self, in_features, units, pieces):
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(in_features, units * pieces)
+
+    def forward(self, x):
+        return self.linear(x).view(x.shape[0], self.units, self.pieces).amax(dim=2)
+
+
+class MaxoutMLP(nn.Module):
+    """784 -> maxout(units x pieces) -> maxout(units x pieces) -> 10, with dropout on each layer's input.
+
+    The maxout paper's MNIST configuration: weights U(-0.005, 0.005), biases 0, dropout keeping 80% of
+    the inputs and 50% of each hidden layer's inputs. ``top="softmax"`` is the usual classifier;
+    ``top="sigmoid"`` gives one independent sigmoid per class (the FGSM paper's F17 variant), trained
+    one-vs-rest.
+    """
+
+    def __init__(self, units=240, pieces=5, classes=10, in_features=784, top="softmax", init_range=0.005):
+        super().__init__()
+        if top not in ("softmax", "sigmoid"):
+            raise ValueError(f"top must be 'softmax' or 'sigmoid', not {top!r}")
+        self.top = top
+        self.input_dropout = nn.Dropout(0.2)
+        self.h0 = Maxout(in_features, units, pieces)
+        self.h0_dropout = nn.Dropout(0.5)
+        self.h1 = Maxout(units, units, pieces)
+        self.h1_dropout = nn.Dropout(0.5)
+        self.out = nn.Linear(units, classes)
+        for layer in (self.h0.linear, self.h1.linear, self.out):
+            nn.init.uniform_(layer.weight, -init_range, init_range)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x):
+        x = self.h0(self.input_dropout(x.flatten(1)))
+        x = self.h1(self.h0_dropout(x))
+        return self.out(self.h1_dropout(x))
+
+    def log_probabilities(self, outputs):
+        """For the sigmoid top: ``(log p, log (1 - p))`` of each class independently."""
+        return F.logsigmoid(outputs), F.logsigmoid(-outputs)
+
+
+class RBFNetwork(nn.Module):
+    """A shallow RBF network with no hidden layer (F13, F17):
+    ``p(y=i | x) = exp(-sum_d beta_id (x_d - w_id)^2)``, the paper's ``exp((x - mu)^T beta (x - mu))``
+    with a diagonal precision.
+
+    Choice of form: each class has a learned prototype ``w_i`` and learned per-pixel precisions
+    ``beta_id > 0`` (so a class can ignore pixels that do not matter to it). The class scores are
+    independent probabilities in (0, 1], not a softmax, so the confidence (the predicted class's score)
+    falls far below 1/10 on inputs far from every prototype. Trained one-vs-rest:
+    ``-log p_y - sum_{j != y} log(1 - p_j)``. ``forward`` returns ``log p``.
+    Prototypes start at 0.5 and precisions at 1/50, which puts a typical digit's scores inside (0, 1).
+    """
+
+    def __init__(self, in_features=784, classes=10, init_beta=1 / 50):
+        super().__init__()
+        self.prototypes = nn.Parameter(torch.full((classes, in_features), 0.5))
+        self.log_beta = nn.Parameter(torch.full((classes, in_features), math.log(init_beta)))
+
+    def forward(self, x):
+        x = x.flatten(1)
+        beta = self.log_beta.exp()
+        # sum_d beta (x - w)^2, expanded into matrix products instead of an N x classes x D tensor
+        weighted_distance = (x * x) @ beta.T - 2 * x @ (beta * self.prototypes).T \
+            + (beta * self.prototypes ** 2).sum(1)
+        return -weighted_distance
+
+    def log_probabilities(self, outputs):
+        outputs = outputs.clamp(max=-1e-6)  # log(1 - p) is -inf at p = 1
+        return outputs, torch.log(-torch.expm1(outputs))
+
+
+class Ensemble(nn.Module):
+    """The average of its members' softmax outputs (F15). ``forward`` returns the log of that average,
+    so softmax, cross-entropy and FGSM apply to the ensemble as to any classifier: FGSM follows the
+    gradient of ``-log mean_k p_k(y | x)``, the loss of the averaged output.
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x):
+        log_probs = torch.stack([F.log_softmax(member(x), dim=1) for member in self.members])
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
+
+
+def independent_classes(model):
+    """True for models whose class scores are independent probabilities (sigmoid top, RBF)."""
+    return isinstance(model, RBFNetwork) or getattr(model, "top", "softmax") == "sigmoid"
+
+
+def probabilities(model, outputs):
+    """Per-class probabilities from a model's outputs: softmax, or the independent scores."""
+    if independent_classes(model):
+        return model.log_probabilities(outputs)[0].exp()
+    return F.softmax(outputs, dim=1)
+
+
+def loss(model, outputs, y, reduction="mean"):
+    """The model's training loss: cross-entropy, or one-vs-rest log loss for independent classes."""
+    if not independent_classes(model):
+        return F.cross_entropy(outputs, y, reduction=reduction)
+    log_p, log_not_p = model.log_probabilities(outputs)
+    per_example = -torch.where(F.one_hot(y, outputs.shape[1]).bool(), log_p, log_not_p).sum(dim=1)
+    return per_example.sum() if reduction == "sum" else per_example.mean()

@@ -117,3 +117,73 @@ def prediction_captions(probs, class_names):
     """``"7 (98%)"`` for each row of probabilities: the predicted class and its probability."""
     confidence, predicted = probs.max(1)
     return [f"{class_names[int(c)]} ({p:.0%})" for c, p in zip(predicted, confidence.tolist())]
+
+
+def outputs_along_direction(eps_values, outputs, true_class, class_names, *, title=""):
+    """The FGSM paper's Figure 4: each class's softmax argument against eps along the FGSM direction;
+    the eps where the true class wins are shaded."""
+    eps_values, outputs = np.asarray(eps_values), np.asarray(outputs)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    palette = sns.color_palette("tab10", outputs.shape[1])
+    for c in range(outputs.shape[1]):
+        ax.plot(eps_values, outputs[:, c], color=palette[c], lw=2.5 if c == true_class else 1.2,
+                label=f"{class_names[c]}" + (" (true)" if c == true_class else ""))
+    right = outputs.argmax(1) == true_class
+    ax.fill_between(eps_values, 0, 1, where=right, color="gray", alpha=0.2, transform=ax.get_xaxis_transform(),
+                    label="true class wins")
+    ax.set(xlabel="eps along sign(grad_x J)", ylabel="argument to the softmax", title=title)
+    ax.legend(ncol=2, fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def filter_grids(weights, *, units=10, pieces=5, side=28, title=""):
+    """First-layer maxout filters side by side (the FGSM paper's Figure 3): for each model, ``units``
+    units as rows and their ``pieces`` pieces as columns; each filter scaled to its own range, zero gray.
+
+    ``weights``: ``{label: tensor (units * pieces) x (side * side)}`` with a unit's pieces adjacent.
+    """
+    fig, axes = plt.subplots(1, len(weights), figsize=(3.2 * len(weights), 3.2 * units / pieces + 0.6),
+                             squeeze=False)
+    for ax, (label, w) in zip(axes[0], weights.items()):
+        w = np.asarray(w)[: units * pieces].reshape(units, pieces, side, side)
+        bound = np.abs(w).max(axis=(2, 3), keepdims=True) + 1e-12
+        tiles = (w / bound).transpose(0, 2, 1, 3).reshape(units * side, pieces * side)
+        ax.imshow(tiles, cmap="gray", vmin=-1, vmax=1)
+        ax.set_title(label, fontsize=10)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def grouped_bars(table, *, x, y, hue, title="", ylabel="", percent=True):
+    """A seaborn bar chart of a long-form table (e.g. model x {clean, FGSM} error, or ours vs paper)."""
+    table = table.copy()
+    if percent:
+        table[y] = table[y] * 100
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * table[x].nunique() + 2), 4))
+    sns.barplot(data=table, x=x, y=y, hue=hue, ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.1f" if percent else "%.3g", fontsize=7, padding=1)
+    ax.set(xlabel="", ylabel=ylabel or (f"{y} (%)" if percent else y), title=title)
+    ax.tick_params(axis="x", labelrotation=15)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(histories, *, title=""):
+    """Validation error (solid) and running training error (dashed) per epoch of the early-stopped phase,
+    one color per model; the kept (best) epoch is marked."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for (label, history), color in zip(histories.items(), sns.color_palette()):
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        if history["val_error"]:
+            ax.plot(epochs, np.multiply(history["val_error"], 100), color=color, label=f"{label}: validation")
+            best = history["best_epoch"]
+            ax.plot(best + 1, 100 * history["val_error"][best], "o", color=color)
+        ax.plot(epochs, np.multiply(history["train_error"], 100), "--", color=color, label=f"{label}: training (dropout on)")
+    ax.set(xlabel="epoch", ylabel="error (%)", yscale="log", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

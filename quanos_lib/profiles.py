@@ -24,6 +24,18 @@ _LINEAR_FULL_DATA = {
     "confidence_epochs": [1, 5, 20],  # F1: how confidence under attack grows with training
 }
 
+# Notebooks 02-04 (maxout on MNIST). `epochs` caps the early-stopped phase on the first 50k images,
+# `continue_epochs` the continued training on all 60k; the ensemble's members may train for fewer.
+_MAXOUT_COMMON = {
+    "train_size": None, "test_size": None, "holdout": 10000,
+    "eps_curve": [round(0.025 * i, 3) for i in range(13)],
+    "f19_points": 301,                      # eps grid of Figure 4, from -15 to 15
+    "l1_coefficients": [0.0025, 0.001, 0.0001],
+    "rbf_epochs": 30,
+    "rubbish_samples": 10000,
+    "ensemble_size": 12,
+}
+
 # Per profile, per experiment group: data sizes (None = the whole split), epochs, widths.
 SCALES = {
     "smoke": {
@@ -31,19 +43,35 @@ SCALES = {
         "linear": {"train_size": 2000, "test_size": 500, "epochs": 1, "sweep_epochs": 1,
                    "eps_curve": [0.0, 0.1, 0.25], "sweep_eps": [0.0, 0.25], "sweep_l1": [0.0, 0.0025],
                    "confidence_epochs": [1]},
+        "maxout": {"train_size": 2000, "test_size": 500, "holdout": 500, "eps_curve": [0.0, 0.1, 0.25],
+                   "f19_points": 31, "l1_coefficients": [0.0025, 0.001], "rbf_epochs": 1, "rubbish_samples": 1000,
+                   "ensemble_size": 3, "units": 240, "epochs": 1, "patience": 100, "continue_epochs": 1,
+                   "ensemble_epochs": 1, "ensemble_continue_epochs": 0,
+                   # the 1600-unit runs (F7, F8) only at smoke (to test the code) and full
+                   "units_large": 1600, "large_seeds": [0], "large_epochs": 1, "large_continue_epochs": 1},
     },
     "cpu": {
         "linear": _LINEAR_FULL_DATA,
+        # The paper's model and data; epochs capped (the paper: early stopping with patience 100, hundreds
+        # of epochs) so that notebooks 02-04 finish within an hour on 2 cores.
+        "maxout": {**_MAXOUT_COMMON, "units": 240, "epochs": 20, "patience": 100, "continue_epochs": 5,
+                   "ensemble_epochs": 6, "ensemble_continue_epochs": 2,
+                   "units_large": None, "large_seeds": [], "large_epochs": 0, "large_continue_epochs": 0},
     },
     "full": {
         # Linear models are cheap: the GPU profile runs them exactly as `cpu` does.
         "linear": _LINEAR_FULL_DATA,
+        # The paper's protocol: early stopping with patience 100, then continued training on all 60k.
+        "maxout": {**_MAXOUT_COMMON, "units": 240, "epochs": 1000, "patience": 100, "continue_epochs": 500,
+                   "ensemble_epochs": 1000, "ensemble_continue_epochs": 500,
+                   "units_large": 1600, "large_seeds": [0, 1, 2, 3, 4], "large_epochs": 1000,
+                   "large_continue_epochs": 500},
     },
 }
 
 NOTES = {
     "smoke": "SMOKE profile: tiny subsets and one epoch, for CI only. These numbers mean nothing.",
-    "cpu": "CPU profile: sized for a 2-core laptop; MNIST at the paper's data scale.",
+    "cpu": "CPU profile: sized for a 2-core laptop; MNIST at the paper's data scale (maxout epochs capped).",
     "full": "FULL profile: the paper's scale.",
 }
 

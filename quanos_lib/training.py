@@ -6,10 +6,14 @@
   from ``momentum`` to ``momentum_final`` by epoch ``momentum_epochs`` (the pylearn2 schedules);
 - the FGSM paper's adversarial objective ``alpha * J(x, y) + (1 - alpha) * J(x_fgsm, y)`` with
   ``x_fgsm`` recomputed from the current model at every mini-batch and treated as a constant
-  (no gradient through the sign); choice: it is computed with the model in eval mode (no dropout);
+  (no gradient through the sign); choice: it is computed with the model in eval mode (no dropout).
+  ``adv_kind="sign_noise"`` / ``"uniform_noise"`` replace ``x_fgsm`` by ``x`` plus random ``+-eps``
+  sign noise / ``U(-eps, eps)`` noise (F12), keeping the clean term (the same alpha);
 - an optional L1 penalty ``l1 * ||W||_1`` on the first layer's weight (the paper's "L1 weight decay");
 - an optional max-norm constraint on each unit's incoming weights, applied after every step;
-- early stopping on a validation split (best epoch kept), and a seed that fixes everything.
+- early stopping on a validation split (best epoch kept; optionally on its FGSM error, as for F8),
+  then optionally continued training on train + validation (the maxout paper's protocol);
+- a seed that fixes everything.
 
 :func:`trained_model` wraps it with :mod:`quanos_lib.checkpoints`, so a model is trained once per
 configuration and reused by every notebook that asks for the same one.
@@ -21,11 +25,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import attacks, checkpoints
+from . import attacks, checkpoints, data, models
 
 
 def seed_everything(seed):
@@ -51,12 +54,15 @@ class TrainConfig:
     momentum: float = 0.0
     momentum_final: float = None     # None: constant momentum
     momentum_epochs: int = 1         # momentum reaches momentum_final at this epoch
-    adv_alpha: float = None          # None: clean training; else alpha*J(x) + (1-alpha)*J(x_fgsm)
+    adv_alpha: float = None          # None: clean training; else alpha*J(x) + (1-alpha)*J(x_perturbed)
     adv_eps: float = 0.25
     adv_clip: tuple = (0.0, 1.0)     # None: the paper's unclipped perturbation
+    adv_kind: str = "fgsm"           # "fgsm", or random "sign_noise" / "uniform_noise" of size eps
     l1: float = 0.0                  # L1 penalty on the first layer's weight
     max_col_norm: float = None       # max L2 norm of each unit's incoming weights
     patience: int = None             # early stopping: epochs without validation improvement
+    val_adv_eps: float = None        # early-stop on the validation set's FGSM error at this eps instead
+    continue_epochs: int = 0         # then continue on train + validation for at most this many epochs
     seed: int = 0
 
     def asdict(self):
@@ -68,18 +74,42 @@ def first_layer(model):
     return next(m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
 
 
+def perturb(model, x, y, config):
+    """The perturbed batch of the training objective: FGSM, or random noise of size ``adv_eps``."""
+    if config.adv_kind == "fgsm":
+        return attacks.fgsm(model, x, y, config.adv_eps, clip=config.adv_clip)  # detached: a constant
+    if config.adv_kind == "sign_noise":
+        noise = config.adv_eps * torch.randint(0, 2, x.shape, device=x.device).mul(2).sub(1).to(x.dtype)
+    elif config.adv_kind == "uniform_noise":
+        noise = torch.empty_like(x).uniform_(-config.adv_eps, config.adv_eps)
+    else:
+        raise ValueError(f"unknown adv_kind {config.adv_kind!r}")
+    x_noisy = x + noise
+    return x_noisy.clamp(*config.adv_clip) if config.adv_clip is not None else x_noisy
+
+
 def _objective(model, x, y, config):
-    """The training loss of one mini-batch, and the clean logits (for the running training error)."""
-    x_adv = None
-    if config.adv_alpha is not None:  # a constant: fgsm returns a detached tensor
-        x_adv = attacks.fgsm(model, x, y, config.adv_eps, clip=config.adv_clip)
-    logits = model(x)
-    loss = F.cross_entropy(logits, y)
-    if x_adv is not None:
-        loss = config.adv_alpha * loss + (1 - config.adv_alpha) * F.cross_entropy(model(x_adv), y)
+    """The training loss of one mini-batch, and the clean outputs (for the running training error)."""
+    x_perturbed = perturb(model, x, y, config) if config.adv_alpha is not None else None
+    outputs = model(x)
+    loss = models.loss(model, outputs, y)
+    if x_perturbed is not None:
+        loss = config.adv_alpha * loss + (1 - config.adv_alpha) * models.loss(model, model(x_perturbed), y)
     if config.l1:
         loss = loss + config.l1 * first_layer(model).weight.abs().sum()
-    return loss, logits
+    return loss, outputs
+
+
+def _validate(model, split, config):
+    """Validation error (on FGSM examples if ``val_adv_eps``) and the objective on the split, in eval mode."""
+    model.eval()
+    x = split.x if config.val_adv_eps is None else attacks.adversarial_examples(model, split.x, split.y,
+                                                                                config.val_adv_eps)
+    error = evaluate(model, x, split.y)["error"]
+    dev = next(model.parameters()).device
+    total = sum(_objective(model, xb.to(dev), yb.to(dev), config)[0].item() * len(yb)
+                for xb, yb in split.batches(1000))
+    return error, total / len(split)
 
 
 def _momentum(config, epoch):
@@ -96,22 +126,26 @@ def _apply_max_norm(model, max_norm):
             module.weight.copy_(torch.renorm(module.weight, 2, 0, max_norm))
 
 
-def train(model, train_split, config, *, val_split=None, progress=True):
+def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=None, progress=True):
     """Train ``model`` in place on ``train_split`` (a :class:`quanos_lib.data.Split`).
 
+    With ``val_split``, the epoch with the lowest validation error is kept (early stopping after
+    ``config.patience`` epochs without improvement). ``stop_loss`` ends training once the epoch's
+    training loss falls to it; ``epochs`` overrides ``config.epochs``.
     Returns the history: per epoch ``loss``, ``train_error`` (running over the epoch, clean inputs,
-    in training mode),
-    ``val_error`` (if a validation split is given), ``lr``, ``momentum``; and ``best_epoch``.
+    in training mode), ``val_error`` and ``val_loss`` (with a validation split), ``lr``, ``momentum``;
+    and ``best_epoch`` / ``best_val_loss``.
     """
     seed_everything(config.seed)
     dev = device()
     model.to(dev)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     shuffle = torch.Generator().manual_seed(config.seed)
-    history = {"loss": [], "train_error": [], "val_error": [], "lr": [], "momentum": [], "best_epoch": None}
+    history = {"loss": [], "train_error": [], "val_error": [], "val_loss": [], "lr": [], "momentum": [],
+               "best_epoch": None, "best_val_loss": None}
     best_error, best_state, since_best, step = float("inf"), None, 0, 0
     # `disable` is passed only to switch the bar off, so that TQDM_DISABLE=1 (set by the runner) still applies.
-    bar = tqdm(range(config.epochs), desc="training", unit="epoch", leave=False,
+    bar = tqdm(range(config.epochs if epochs is None else epochs), desc="training", unit="epoch", leave=False,
                **({} if progress else {"disable": True}))
     for epoch in bar:
         model.train()
@@ -122,13 +156,13 @@ def train(model, train_split, config, *, val_split=None, progress=True):
             lr = max(config.lr / config.lr_decay ** step, config.lr_min)
             for group in optimizer.param_groups:
                 group["lr"], group["momentum"] = lr, momentum
-            loss, logits = _objective(model, x, y, config)
+            loss, outputs = _objective(model, x, y, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if config.max_col_norm is not None:
                 _apply_max_norm(model, config.max_col_norm)
-            wrong += (logits.argmax(1) != y).sum().item()
+            wrong += (outputs.argmax(1) != y).sum().item()
             loss_sum += loss.item() * len(y)
             seen += len(y)
             step += 1
@@ -137,32 +171,40 @@ def train(model, train_split, config, *, val_split=None, progress=True):
         history["lr"].append(lr)
         history["momentum"].append(momentum)
         if val_split is not None:
-            val_error = evaluate(model, val_split.x, val_split.y)["error"]
+            val_error, val_loss = _validate(model, val_split, config)
             history["val_error"].append(val_error)
+            history["val_loss"].append(val_loss)
             if val_error < best_error:
                 best_error, best_state, since_best = val_error, copy.deepcopy(model.state_dict()), 0
-                history["best_epoch"] = epoch
+                history["best_epoch"], history["best_val_loss"] = epoch, val_loss
             else:
                 since_best += 1
             bar.set_postfix(val_error=f"{val_error:.4f}")
             if config.patience is not None and since_best >= config.patience:
                 break
+        if stop_loss is not None and history["loss"][-1] <= stop_loss:
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
     return history
 
 
-def trained_model(name, build, dataset, config, *, val_split=None, progress=True):
-    """``build()`` seeded with ``config.seed`` and trained on ``dataset.train``, or the cached copy.
+def trained_model(name, build, train_split, config, *, val_split=None, progress=True):
+    """``build()`` seeded with ``config.seed`` and trained on ``train_split``, or the cached copy.
 
+    With ``val_split``: early stopping on it, then, if ``config.continue_epochs``, training goes on over
+    ``train_split`` + ``val_split`` until the training loss falls to the best validation loss (or the
+    epochs run out): the maxout paper's protocol. Its history is ``history["continued"]``.
     The cache key is the model's architecture, ``config`` and the exact training (and validation)
     tensors, so a model is reused only when it would be trained identically.
     Returns ``(model, history)``; ``history["seconds"]`` is the training time of the original run.
     """
     seed_everything(config.seed)
-    key = {"name": name, "model": repr(build()), "config": config.asdict(),
-           "train": dataset.train, "val": val_split}
+    untrained = build()
+    key = {"name": name, "model": repr(untrained), "config": config.asdict(),
+           "shapes": {k: list(v.shape) for k, v in untrained.state_dict().items()},
+           "train": train_split, "val": val_split}
 
     def build_seeded():
         seed_everything(config.seed)
@@ -170,7 +212,11 @@ def trained_model(name, build, dataset, config, *, val_split=None, progress=True
 
     def fit(model):
         start = time.perf_counter()
-        history = train(model, dataset.train, config, val_split=val_split, progress=progress)
+        history = train(model, train_split, config, val_split=val_split, progress=progress)
+        if val_split is not None and config.continue_epochs:
+            everything = data.Split(torch.cat([train_split.x, val_split.x]), torch.cat([train_split.y, val_split.y]))
+            history["continued"] = train(model, everything, config, stop_loss=history["best_val_loss"],
+                                         epochs=config.continue_epochs, progress=progress)
         history["seconds"] = time.perf_counter() - start
         return history
 
@@ -180,12 +226,13 @@ def trained_model(name, build, dataset, config, *, val_split=None, progress=True
 
 @torch.no_grad()
 def predict_proba(model, x, batch_size=1000):
-    """Softmax probabilities for every example of ``x`` (eval mode; the model's mode is restored)."""
+    """Class probabilities for every example of ``x`` (softmax, or a model's independent class scores;
+    eval mode; the model's mode is restored)."""
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
     try:
-        return torch.cat([F.softmax(model(xb.to(dev)), dim=1).cpu() for xb in x.split(batch_size)])
+        return torch.cat([models.probabilities(model, model(xb.to(dev))).cpu() for xb in x.split(batch_size)])
     finally:
         model.train(was_training)
 
@@ -226,3 +273,32 @@ def fgsm_curve(model, x, y, eps_values, **fgsm_kwargs):
         curve["error"].append(summary["error"])
         curve["confidence"].append(summary["confidence"])
     return curve
+
+
+def rubbish_report(model, samples):
+    """Rubbish examples (F17, F18): the share of inputs given some class with probability above 0.5
+    (``error``), and the mean top probability over those (``confidence``; NaN if there are none)."""
+    top = predict_proba(model, samples).max(1).values
+    fooled = top > 0.5
+    return {"error": fooled.float().mean().item(),
+            "confidence": top[fooled].mean().item() if fooled.any() else float("nan")}
+
+
+def agreement_on_errors(source_predictions, y, other_predictions):
+    """Cross-model agreement (F14) on the examples the source model gets wrong: for each other model,
+    the share it also gets wrong (``<name>_misclassified``) and the share where it picks the source
+    model's wrong class (``<name>_same_class``)."""
+    wrong = source_predictions != y
+    report = {}
+    for name, predictions in other_predictions.items():
+        report[f"{name}_misclassified"] = (predictions[wrong] != y[wrong]).float().mean().item()
+        report[f"{name}_same_class"] = (predictions[wrong] == source_predictions[wrong]).float().mean().item()
+    return report
+
+
+def weight_concentration(weights, top=0.1):
+    """How localized filters are: per row of ``weights``, the share of its absolute weight mass held by
+    its ``top`` fraction of largest entries, averaged over rows (1 = all mass on a few pixels)."""
+    magnitude = weights.abs()
+    k = max(1, int(top * magnitude.shape[1]))
+    return (magnitude.topk(k, dim=1).values.sum(1) / magnitude.sum(1).clamp_min(1e-12)).mean().item()

@@ -86,7 +86,7 @@ def test_early_stopping_keeps_the_best_epoch():
 
 def test_softmax_regression_learns_real_mnist(mnist_small):
     config = training.TrainConfig(epochs=2, lr=0.1, momentum=0.5)
-    model, history = training.trained_model("softmax_test", models.SoftmaxRegression, mnist_small, config,
+    model, history = training.trained_model("softmax_test", models.SoftmaxRegression, mnist_small.train, config,
                                             progress=False)
     assert training.evaluate(model, mnist_small.test.x, mnist_small.test.y)["error"] < 0.15
     assert history["loss"][1] < history["loss"][0]

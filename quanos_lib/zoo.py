@@ -1,0 +1,76 @@
+"""The trained models the notebooks share, each defined once: recipe + architecture -> cached model.
+
+Every function returns ``(model, history)`` through :func:`quanos_lib.training.trained_model`, so a
+model asked for by two notebooks (the naive maxout of notebooks 02, 03 and 04, say) is trained once
+and read from the checkpoint cache afterwards. The recipes:
+
+- linear models (notebook 01 and the baselines of 02/04): SGD, batch 100, learning rate 0.1,
+  momentum 0.5, no weight decay (the paper does not say how its linear models were trained);
+- maxout (the maxout paper's permutation-invariant MNIST configuration, which the FGSM paper reuses):
+  batch 100, learning rate 0.1 decayed as 0.1 / 1.000004^t (floor 1e-6), momentum 0.5 rising
+  linearly to 0.7 by epoch 250, max column norm 1.9365; early stopping on the last 10k training
+  images, then continued training on all 60k until the training loss reaches the best validation
+  loss. The profile caps the epochs of both phases (``scale["epochs"]``, ``scale["continue_epochs"]``);
+- the RBF network: SGD, batch 100, learning rate 1.0 (its precisions scale the gradients down),
+  momentum 0.5, ``scale["rbf_epochs"]`` epochs on all the training images.
+"""
+import functools
+
+from . import models, training
+
+LINEAR_RECIPE = {"batch_size": 100, "lr": 0.1, "momentum": 0.5}
+MAXOUT_RECIPE = {"batch_size": 100, "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1e-6, "momentum": 0.5,
+                 "momentum_final": 0.7, "momentum_epochs": 250, "max_col_norm": 1.9365}
+RBF_RECIPE = {"batch_size": 100, "lr": 1.0, "momentum": 0.5}
+
+# The FGSM paper's objectives: adversarial training (alpha = 0.5, eps = 0.25) and the noise controls
+# of F12, which keep the clean half of the objective and replace the FGSM point by random noise.
+MAXOUT_VARIANTS = {
+    "naive": {},
+    "adversarial": {"adv_alpha": 0.5, "adv_eps": 0.25},
+    "sign_noise": {"adv_alpha": 0.5, "adv_eps": 0.25, "adv_kind": "sign_noise"},
+    "uniform_noise": {"adv_alpha": 0.5, "adv_eps": 0.25, "adv_kind": "uniform_noise"},
+}
+
+
+def softmax_regression(mnist, epochs, seed=0):
+    """The shallow softmax of F1 (and the baseline of F2, F14, F17)."""
+    config = training.TrainConfig(epochs=epochs, seed=seed, **LINEAR_RECIPE)
+    return training.trained_model("softmax_regression", models.SoftmaxRegression, mnist.train, config)
+
+
+def logistic_regression(pair, epochs, seed=0, **objective):
+    """The binary logistic regression of F4/F5 on a two-class dataset; ``objective`` adds e.g.
+    ``adv_alpha``/``adv_eps``/``adv_clip`` or ``l1`` to the linear recipe."""
+    config = training.TrainConfig(epochs=epochs, seed=seed, **LINEAR_RECIPE, **objective)
+    return training.trained_model("logistic_regression", models.LogisticRegression, pair.train, config)
+
+
+def maxout(mnist, scale, variant="naive", *, seed=0, l1=0.0, top="softmax", units=None, epochs=None,
+           continue_epochs=None, val_adv_eps=None):
+    """A maxout network trained with one of :data:`MAXOUT_VARIANTS`, optionally with L1 weight decay on
+    its first layer, a sigmoid top, another width or epoch budget, or early stopping on the
+    validation set's FGSM error (``val_adv_eps``, as for F8)."""
+    train, val = mnist.train.holdout(scale["holdout"])
+    config = training.TrainConfig(
+        epochs=scale["epochs"] if epochs is None else epochs, patience=scale["patience"],
+        continue_epochs=scale["continue_epochs"] if continue_epochs is None else continue_epochs,
+        l1=l1, val_adv_eps=val_adv_eps, seed=seed, **MAXOUT_RECIPE, **MAXOUT_VARIANTS[variant])
+    units = units or scale["units"]
+    build = functools.partial(models.MaxoutMLP, units=units, top=top)
+    return training.trained_model(f"maxout{units}_{variant}", build, train, config, val_split=val)
+
+
+def maxout_ensemble(mnist, scale):
+    """``scale["ensemble_size"]`` naive maxout networks differing only in their seed (0, 1, ...),
+    trained with the ensemble's epoch budget, averaged by :class:`quanos_lib.models.Ensemble`."""
+    members = [maxout(mnist, scale, seed=seed, epochs=scale["ensemble_epochs"],
+                      continue_epochs=scale["ensemble_continue_epochs"])[0]
+               for seed in range(scale["ensemble_size"])]
+    return models.Ensemble(members).eval()
+
+
+def rbf_network(mnist, scale, seed=0):
+    """The shallow RBF network of F13/F17."""
+    config = training.TrainConfig(epochs=scale["rbf_epochs"], seed=seed, **RBF_RECIPE)
+    return training.trained_model("rbf_network", models.RBFNetwork, mnist.train, config)
