@@ -4,9 +4,10 @@ Where the data lives: ``$QUANOS_DATA`` if set, else ``~/.cache/quanos/data`` (``
 respected), in torchvision's layout. A missing dataset is downloaded there by torchvision; offline,
 loading fails with one :class:`DataUnavailableError` that says what to do.
 
-Images are float32 tensors in [0, 1] of shape N x C x H x W, kept in memory and batched by slicing
-(:meth:`Split.batches`): no per-sample PIL transform in the hot path. Normalization, where a model
-wants it, lives inside the model, so attacks and eps are always in [0, 1] pixel space.
+Images are tensors of shape N x C x H x W kept in memory and batched by slicing (:meth:`Split.batches`):
+no per-sample PIL transform in the hot path. MNIST is stored as float32 in [0, 1]; CIFAR as uint8
+(a quarter of the memory), turned into float32 in [0, 1] per batch or by :meth:`Split.float`.
+Normalization, where a model wants it, lives inside the model, so attacks and eps are in [0, 1] pixel space.
 
 Every :class:`Dataset` carries ``info``: name, split sizes, whether the files' checksums matched the
 official ones (``verified``) and a fingerprint of the files. Results store it next to each number.
@@ -15,6 +16,7 @@ A copy whose checksums do not match loads with a loud :class:`UnverifiedDataWarn
 import hashlib
 import os
 import pathlib
+import pickle
 import warnings
 from dataclasses import dataclass, field
 
@@ -40,13 +42,17 @@ def data_root():
 
 @dataclass
 class Split:
-    """One split: images ``x`` (float32 in [0, 1], N x C x H x W) and integer labels ``y``."""
+    """One split: images ``x`` (N x C x H x W; float32 in [0, 1], or uint8) and integer labels ``y``."""
 
     x: torch.Tensor
     y: torch.Tensor
 
     def __len__(self):
         return len(self.y)
+
+    def float(self):
+        """The same split with float32 images in [0, 1] (uint8 images are divided by 255)."""
+        return self if self.x.is_floating_point() else Split(self.x.float().div_(255.0), self.y)
 
     def subset(self, size, seed=0):
         """``size`` examples drawn without replacement, the same ones for the same seed (None: all)."""
@@ -70,10 +76,12 @@ class Split:
         return Split(self.x[keep], relabelled)
 
     def batches(self, batch_size, shuffle=False, generator=None):
-        """Yield ``(x, y)`` mini-batches by slicing the tensors (shuffled with ``generator`` if asked)."""
+        """Yield ``(x, y)`` mini-batches by slicing the tensors (shuffled with ``generator`` if asked);
+        images always come out as float32 in [0, 1]."""
         index = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         for chunk in index.split(batch_size):
-            yield self.x[chunk], self.y[chunk]
+            x = self.x[chunk]
+            yield (x if x.is_floating_point() else x.float().div_(255.0)), self.y[chunk]
 
 
 @dataclass
@@ -96,6 +104,24 @@ class Dataset:
         info = dict(self.info, classes=[self.classes[c] for c in labels],
                     train_size=len(train), test_size=len(test))
         return Dataset(self.name, train, test, [self.classes[c] for c in labels], info)
+
+
+def random_crop_flip(x, padding=0, flip=False, generator=None):
+    """Augment a batch on tensors: a random ``32 x 32`` (input-sized) crop of each image zero-padded by
+    ``padding`` pixels, and a horizontal flip of each image with probability 1/2."""
+    n, _, h, w = x.shape
+    if padding:
+        padded = torch.nn.functional.pad(x, (padding,) * 4)
+        top = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator).to(x.device)
+        left = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator).to(x.device)
+        rows = (top + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (left + torch.arange(w, device=x.device))[:, None, None, :]
+        channels = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+        x = padded[torch.arange(n, device=x.device)[:, None, None, None], channels, rows, cols]
+    if flip:
+        flipped = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        x = torch.where(flipped[:, None, None, None], x.flip(3), x)
+    return x
 
 
 def _md5(path):
@@ -145,19 +171,61 @@ def _load_mnist(root):
     return Dataset("MNIST", tensors(train), tensors(test), list(range(10)), info)
 
 
-# Each loader takes the data root and returns a full Dataset. CIFAR-10/100 slot in here.
-LOADERS = {"mnist": _load_mnist}
+def _unchecked(cifar_class):
+    """torchvision's CIFAR reader without its checksum test, for a local copy we have already found not
+    to match (it is loaded with a warning and recorded as unverified, never silently)."""
+    class Unchecked(cifar_class):
+        def _check_integrity(self):
+            return True
+
+        def _load_meta(self):
+            with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as f:
+                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+    return Unchecked
+
+
+def _load_cifar(cifar_class, name, root):
+    folder = pathlib.Path(root) / cifar_class.base_folder
+    expected = {folder / file: md5 for file, md5 in cifar_class.train_list + cifar_class.test_list}
+    expected[folder / cifar_class.meta["filename"]] = cifar_class.meta["md5"]
+    if not all(path.exists() for path in expected):
+        try:  # downloads the official archive and checks it
+            cifar_class(root, train=True, download=True)
+        except (RuntimeError, OSError) as error:
+            raise _unavailable(name, root, error) from None
+    verified, fingerprint = verify_files(expected)
+    reader = cifar_class if verified else _unchecked(cifar_class)
+    splits = {}
+    for train in (True, False):
+        dataset = reader(root, train=train)
+        images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # uint8, N x 3 x 32 x 32
+        splits[train] = Split(images, torch.tensor(dataset.targets, dtype=torch.long))
+    info = {"name": name if verified else f"{name} (unverified copy)", "source": str(folder), "verified": verified,
+            "fingerprint": fingerprint}
+    notices = sorted(folder.glob("NOT-OFFICIAL*.txt"))  # the offline stand-in says what it is
+    if notices:
+        info["notice"] = notices[0].read_text().strip().splitlines()[0]
+    return Dataset(name, splits[True], splits[False], list(dataset.classes), info)
+
+
+# Each loader takes the data root and returns a full Dataset.
+LOADERS = {
+    "mnist": _load_mnist,
+    "cifar10": lambda root: _load_cifar(torchvision.datasets.CIFAR10, "CIFAR-10", root),
+    "cifar100": lambda root: _load_cifar(torchvision.datasets.CIFAR100, "CIFAR-100", root),
+}
 
 
 def load(name, *, train_size=None, test_size=None, seed=0):
-    """Load dataset ``name`` (e.g. ``"mnist"``), optionally a deterministic subset of each split."""
+    """Load dataset ``name`` (``"mnist"``, ``"cifar10"``, ``"cifar100"``), optionally a deterministic
+    subset of each split."""
     if name.lower() not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(LOADERS)}")
     root = data_root()
     dataset = LOADERS[name.lower()](root)
     if not dataset.info["verified"]:
         warnings.warn(f"{dataset.name} in {dataset.info['source']} does NOT match the official checksums "
-                      f"(fingerprint {dataset.info['fingerprint']}): results are recorded as unverified.",
-                      UnverifiedDataWarning, stacklevel=2)
+                      f"(fingerprint {dataset.info['fingerprint']}): results are recorded as "
+                      f"\"{dataset.info['name']}\", unverified.", UnverifiedDataWarning, stacklevel=2)
     dataset.info.update(train_size=len(dataset.train), test_size=len(dataset.test))
     return dataset.subset(train_size, test_size, seed)

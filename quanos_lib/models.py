@@ -158,3 +158,58 @@ def loss(model, outputs, y, reduction="mean"):
     log_p, log_not_p = model.log_probabilities(outputs)
     per_example = -torch.where(F.one_hot(y, outputs.shape[1]).bool(), log_p, log_not_p).sum(dim=1)
     return per_example.sum() if reduction == "sum" else per_example.mean()
+
+
+# --- The convolutional maxout network of the maxout paper's CIFAR-10 configuration ---------------------------
+
+class ConvMaxout(nn.Module):
+    """A convolution with ``channels x pieces`` filters, the max over each channel's ``pieces`` adjacent
+    filters, then max-pooling: pylearn2's convolutional maxout layer."""
+
+    def __init__(self, in_channels, channels, pieces, kernel, padding, pool, pool_stride, max_norm=None):
+        super().__init__()
+        self.channels, self.pieces = channels, pieces
+        self.conv = nn.Conv2d(in_channels, channels * pieces, kernel, padding=padding)
+        if max_norm is not None:  # this layer's own max filter norm; else the training config's applies
+            self.conv.max_norm = max_norm
+        self.pool = nn.MaxPool2d(pool, pool_stride)
+
+    def forward(self, x):
+        z = self.conv(x)
+        n, _, h, w = z.shape
+        return self.pool(z.view(n, self.channels, self.pieces, h, w).amax(dim=2))
+
+
+class ConvMaxoutNet(nn.Module):
+    """The maxout paper's CIFAR-10 network, on GCN + ZCA preprocessed 3 x 32 x 32 inputs:
+
+    conv maxout 96 x 2 pieces, 8x8 kernel, pad 4, pool 4/2 -> 192 x 2, 8x8, pad 3, pool 4/2 ->
+    192 x 2, 5x5, pad 3, pool 2/2 -> maxout 500 x 5 -> softmax(10). Weights U(-0.005, 0.005);
+    max kernel norm 0.9 on the first layer, 1.9365 elsewhere (set through the training config's
+    ``max_col_norm``); dropout keeping 80% of the input and 50% of every later layer's input; the conv
+    layers learn at 0.05 times the rate (``lr_scale``). ``width`` scales every layer's channels and units
+    (``width=1`` is the paper's network; the `cpu` profile trains a narrower one).
+    """
+
+    def __init__(self, width=1.0, classes=10, init_range=0.005, conv_lr_scale=0.05):
+        super().__init__()
+        c0, c1, c2, units = (max(1, round(n * width)) for n in (96, 192, 192, 500))
+        self.input_dropout = nn.Dropout(0.2)
+        self.h0 = ConvMaxout(3, c0, 2, 8, padding=4, pool=4, pool_stride=2, max_norm=0.9)
+        self.h1 = ConvMaxout(c0, c1, 2, 8, padding=3, pool=4, pool_stride=2)
+        self.h2 = ConvMaxout(c1, c2, 2, 5, padding=3, pool=2, pool_stride=2)
+        self.hidden_dropout = nn.Dropout(0.5)
+        self.h3 = Maxout(c2 * 4 * 4, units, 5)  # 32 -> 15 -> 6 -> 4 pixels a side
+        self.out = nn.Linear(units, classes)
+        for layer in (self.h0.conv, self.h1.conv, self.h2.conv, self.h3.linear, self.out):
+            nn.init.uniform_(layer.weight, -init_range, init_range)
+            nn.init.zeros_(layer.bias)
+        for layer in (self.h0.conv, self.h1.conv, self.h2.conv):
+            layer.lr_scale = conv_lr_scale
+
+    def forward(self, x):
+        x = self.h0(self.input_dropout(x))
+        x = self.h1(self.hidden_dropout(x))
+        x = self.h2(self.hidden_dropout(x))
+        x = self.h3(self.hidden_dropout(x.flatten(1)))
+        return self.out(self.hidden_dropout(x))

@@ -2,15 +2,19 @@
 
 :func:`train` is SGD with momentum over in-memory tensors, with
 
-- schedules: learning rate ``max(lr / lr_decay**t, lr_min)`` at step t, momentum rising linearly
-  from ``momentum`` to ``momentum_final`` by epoch ``momentum_epochs`` (the pylearn2 schedules);
+- schedules (pylearn2's): learning rate ``max(lr / lr_decay**t, lr_min)`` at step t, or a linear decay
+  to ``lr * lr_linear_final`` by epoch ``lr_linear_epochs``; momentum rising linearly from ``momentum``
+  to ``momentum_final`` by epoch ``momentum_epochs``; a module with an ``lr_scale`` attribute learns at
+  that multiple of the rate (the conv layers of the conv maxout network);
 - the FGSM paper's adversarial objective ``alpha * J(x, y) + (1 - alpha) * J(x_fgsm, y)`` with
   ``x_fgsm`` recomputed from the current model at every mini-batch and treated as a constant
   (no gradient through the sign); choice: it is computed with the model in eval mode (no dropout).
   ``adv_kind="sign_noise"`` / ``"uniform_noise"`` replace ``x_fgsm`` by ``x`` plus random ``+-eps``
   sign noise / ``U(-eps, eps)`` noise (F12), keeping the clean term (the same alpha);
 - an optional L1 penalty ``l1 * ||W||_1`` on the first layer's weight (the paper's "L1 weight decay");
-- an optional max-norm constraint on each unit's incoming weights, applied after every step;
+- an optional max-norm constraint on each unit's (or filter's) incoming weights, applied after every
+  step; a module with a ``max_norm`` attribute uses its own limit;
+- optional data augmentation on tensors: random crops after zero padding, and horizontal flips;
 - early stopping on a validation split (best epoch kept; optionally on its FGSM error, as for F8),
   then optionally continued training on train + validation (the maxout paper's protocol);
 - a seed that fixes everything.
@@ -51,6 +55,8 @@ class TrainConfig:
     lr: float = 0.1
     lr_decay: float = 1.0            # lr at step t: max(lr / lr_decay**t, lr_min)
     lr_min: float = 0.0
+    lr_linear_final: float = None    # else: lr falls linearly to lr * lr_linear_final ...
+    lr_linear_epochs: int = 1        # ... by this epoch
     momentum: float = 0.0
     momentum_final: float = None     # None: constant momentum
     momentum_epochs: int = 1         # momentum reaches momentum_final at this epoch
@@ -60,6 +66,8 @@ class TrainConfig:
     adv_kind: str = "fgsm"           # "fgsm", or random "sign_noise" / "uniform_noise" of size eps
     l1: float = 0.0                  # L1 penalty on the first layer's weight
     max_col_norm: float = None       # max L2 norm of each unit's incoming weights
+    augment_padding: int = 0         # random crops of the zero-padded image (0: none)
+    augment_flip: bool = False       # random horizontal flips
     patience: int = None             # early stopping: epochs without validation improvement
     val_adv_eps: float = None        # early-stop on the validation set's FGSM error at this eps instead
     continue_epochs: int = 0         # then continue on train + validation for at most this many epochs
@@ -67,6 +75,12 @@ class TrainConfig:
 
     def asdict(self):
         return dataclasses.asdict(self)
+
+    def changes(self):
+        """The fields that differ from their defaults: the checkpoint key, so that adding a field with a
+        default later leaves every existing checkpoint valid."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.default is dataclasses.MISSING or getattr(self, f.name) != f.default}
 
 
 def first_layer(model):
@@ -119,11 +133,30 @@ def _momentum(config, epoch):
     return config.momentum + progress * (config.momentum_final - config.momentum)
 
 
+def _learning_rate(config, step, epoch):
+    if config.lr_linear_final is not None:
+        progress = min(epoch / max(config.lr_linear_epochs, 1), 1.0)
+        return config.lr * (1 - progress * (1 - config.lr_linear_final))
+    return max(config.lr / config.lr_decay ** step, config.lr_min)
+
+
+def _param_groups(model):
+    """One optimizer group per learning-rate multiple (``lr_scale`` on a module; 1 by default)."""
+    groups = {}
+    for module in model.modules():
+        params = [p for p in module.parameters(recurse=False) if p.requires_grad]
+        if params:
+            groups.setdefault(getattr(module, "lr_scale", 1.0), []).extend(params)
+    return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
+
+
 @torch.no_grad()
 def _apply_max_norm(model, max_norm):
     for module in model.modules():
-        if isinstance(module, nn.Linear):  # rows of W (out x in) are the units' incoming weights
-            module.weight.copy_(torch.renorm(module.weight, 2, 0, max_norm))
+        limit = getattr(module, "max_norm", max_norm)
+        if limit is not None and isinstance(module, (nn.Linear, nn.Conv2d)):
+            # dim 0 of W indexes the units (rows of a linear map) or filters (out x in x kh x kw)
+            module.weight.copy_(torch.renorm(module.weight, 2, 0, limit))
 
 
 def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=None, progress=True):
@@ -139,8 +172,9 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
     seed_everything(config.seed)
     dev = device()
     model.to(dev)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    optimizer = torch.optim.SGD(_param_groups(model), lr=config.lr, momentum=config.momentum)
     shuffle = torch.Generator().manual_seed(config.seed)
+    augment = torch.Generator().manual_seed(config.seed + 1)
     history = {"loss": [], "train_error": [], "val_error": [], "val_loss": [], "lr": [], "momentum": [],
                "best_epoch": None, "best_val_loss": None}
     best_error, best_state, since_best, step = float("inf"), None, 0, 0
@@ -152,16 +186,17 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
         momentum = _momentum(config, epoch)
         loss_sum, wrong, seen = 0.0, 0, 0
         for x, y in train_split.batches(config.batch_size, shuffle=True, generator=shuffle):
+            if config.augment_padding or config.augment_flip:
+                x = data.random_crop_flip(x, config.augment_padding, config.augment_flip, augment)
             x, y = x.to(dev), y.to(dev)
-            lr = max(config.lr / config.lr_decay ** step, config.lr_min)
+            lr = _learning_rate(config, step, epoch)
             for group in optimizer.param_groups:
-                group["lr"], group["momentum"] = lr, momentum
+                group["lr"], group["momentum"] = lr * group["lr_scale"], momentum
             loss, outputs = _objective(model, x, y, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if config.max_col_norm is not None:
-                _apply_max_norm(model, config.max_col_norm)
+            _apply_max_norm(model, config.max_col_norm)
             wrong += (outputs.argmax(1) != y).sum().item()
             loss_sum += loss.item() * len(y)
             seen += len(y)
@@ -202,7 +237,7 @@ def trained_model(name, build, train_split, config, *, val_split=None, progress=
     """
     seed_everything(config.seed)
     untrained = build()
-    key = {"name": name, "model": repr(untrained), "config": config.asdict(),
+    key = {"name": name, "model": repr(untrained), "config": config.changes(),
            "shapes": {k: list(v.shape) for k, v in untrained.state_dict().items()},
            "train": train_split, "val": val_split}
 
