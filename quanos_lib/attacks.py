@@ -74,3 +74,25 @@ def linearity_r2(eps_values, outputs):
     residual = ((outputs - design @ coefficients) ** 2).sum(0)
     total = ((outputs - outputs.mean(0)) ** 2).sum(0).clamp_min(1e-12)
     return (1 - residual / total).tolist()
+
+
+def targeted_success_rates(model, samples, classes, eps, **kwargs):
+    """For each class c: the share of ``samples`` that one targeted FGSM step of size eps toward c
+    (unclipped unless ``clip`` is given) makes the model classify as c."""
+    kwargs.setdefault("clip", None)
+    rates = []
+    for c in range(classes):
+        target = torch.full((len(samples),), c, dtype=torch.long)
+        stepped = adversarial_examples(model, samples, target, eps, targeted=True, **kwargs)
+        rates.append((_predicted_classes(model, stepped) == c).float().mean().item())
+    return rates
+
+
+@torch.no_grad()
+def _predicted_classes(model, x, batch_size=1000):
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(b.to(_device(model, b))).argmax(1).cpu() for b in x.split(batch_size)])
+    finally:
+        model.train(was_training)

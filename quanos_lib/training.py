@@ -337,3 +337,11 @@ def weight_concentration(weights, top=0.1):
     magnitude = weights.abs()
     k = max(1, int(top * magnitude.shape[1]))
     return (magnitude.topk(k, dim=1).values.sum(1) / magnitude.sum(1).clamp_min(1e-12)).mean().item()
+
+
+def rubbish_classes(model, samples, classes):
+    """Which classes the rubbish examples counted as errors (some class above 0.5) land in: shares summing to 1."""
+    probs = predict_proba(model, samples)
+    fooled = probs.max(1).values > 0.5
+    counts = probs.argmax(1)[fooled].bincount(minlength=classes).float()
+    return (counts / counts.sum().clamp_min(1)).tolist()
