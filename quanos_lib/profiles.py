@@ -42,6 +42,12 @@ _MAXOUT_COMMON = {
 _CONV_COMMON = {"eps": 0.1, "eps_curve": [0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3],
                 "rubbish_samples": 1000, "targeted_samples": 1000}
 
+# Notebook 06 (QUANOS on VGG-19, CIFAR-10). `epochs`: the "partially trained" model (the paper: 20-30);
+# `snapshot_epochs`: where ANS is also measured during training; `eval_size`: test images for ANS and
+# for the layer-removal curves.
+_VGG_COMMON = {"eps": 8 / 255, "eps_panel": [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255],
+               "random_orders": 3, "finetune_epochs": 0}
+
 # Per profile, per experiment group: data sizes (None = the whole split), epochs, widths.
 SCALES = {
     "smoke": {
@@ -58,6 +64,9 @@ SCALES = {
         "conv_maxout": {**_CONV_COMMON, "train_size": 500, "test_size": 200, "width": 0.1, "epochs": 1,
                         "lr_decay_epochs": 1, "momentum_epochs": 1, "eps_curve": [0.0, 0.1],
                         "rubbish_samples": 100, "targeted_samples": 20},
+        "vgg": {**_VGG_COMMON, "train_size": 500, "test_size": 200, "width": 0.05, "epochs": 2,
+                "snapshot_epochs": [1, 2], "eval_size": 100, "eps_panel": [2 / 255, 8 / 255], "random_orders": 1,
+                "finetune_epochs": 1},
     },
     "cpu": {
         "linear": _LINEAR_FULL_DATA,
@@ -69,6 +78,9 @@ SCALES = {
         # A quarter of the paper's width and a few epochs of its ~474, on all 50k training images.
         "conv_maxout": {**_CONV_COMMON, "train_size": None, "test_size": None, "width": 0.25, "epochs": 15,
                         "lr_decay_epochs": 15, "momentum_epochs": 8},
+        # An eighth of VGG-19's width, all 50k training images, 10 epochs instead of 20-30.
+        "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.125, "epochs": 10,
+                "snapshot_epochs": [1, 2, 4, 7, 10], "eval_size": 2000},
     },
     "full": {
         # Linear models are cheap: the GPU profile runs them exactly as `cpu` does.
@@ -80,6 +92,8 @@ SCALES = {
                    "large_continue_epochs": 500},
         "conv_maxout": {**_CONV_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 474,
                         "lr_decay_epochs": 500, "momentum_epochs": 250},
+        "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 30,
+                "snapshot_epochs": [1, 5, 10, 20, 30], "eval_size": 10000, "finetune_epochs": 1},
     },
 }
 

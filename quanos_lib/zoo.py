@@ -16,7 +16,11 @@ and read from the checkpoint cache afterwards. The recipes:
 - conv maxout on CIFAR-10 (the maxout paper's configuration): batch 128, learning rate 0.17 (x0.05 on
   the conv layers) falling linearly to 1% of it by epoch ``scale["lr_decay_epochs"]`` (500 in the paper),
   momentum 0.5 -> 0.65 by epoch ``scale["momentum_epochs"]`` (250), max norms 0.9 / 1.9365, random
-  crops of the 8-pixel zero-padded image and horizontal flips, ``scale["epochs"]`` epochs (about 474).
+  crops of the 8-pixel zero-padded image and horizontal flips, ``scale["epochs"]`` epochs (about 474);
+- VGG-19 on CIFAR-10 (QUANOS's "partially trained" model; the paper gives no recipe, these are the usual
+  CIFAR ones): batch 128, learning rate 0.05 falling linearly to 1% of it over the run, momentum 0.9,
+  weight decay 5e-4, random crops of the 4-pixel zero-padded image and horizontal flips,
+  ``scale["epochs"]`` epochs from random initialization (20-30 in the paper), snapshots kept for ANS.
 """
 import functools
 
@@ -26,6 +30,8 @@ LINEAR_RECIPE = {"batch_size": 100, "lr": 0.1, "momentum": 0.5}
 MAXOUT_RECIPE = {"batch_size": 100, "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1e-6, "momentum": 0.5,
                  "momentum_final": 0.7, "momentum_epochs": 250, "max_col_norm": 1.9365}
 RBF_RECIPE = {"batch_size": 100, "lr": 1.0, "momentum": 0.5}
+VGG_RECIPE = {"batch_size": 128, "lr": 0.05, "lr_linear_final": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
+              "augment_padding": 4, "augment_flip": True}
 CONV_MAXOUT_RECIPE = {"batch_size": 128, "lr": 0.17, "lr_linear_final": 0.01, "momentum": 0.5, "momentum_final": 0.65,
                       "max_col_norm": 1.9365, "augment_padding": 8, "augment_flip": True}
 
@@ -89,3 +95,13 @@ def conv_maxout(preprocessed, scale, seed=0):
                                   momentum_epochs=scale["momentum_epochs"], seed=seed, **CONV_MAXOUT_RECIPE)
     build = functools.partial(models.ConvMaxoutNet, width=scale["width"])
     return training.trained_model(f"conv_maxout_w{scale['width']:g}", build, preprocessed.train, config)
+
+
+def vgg19(cifar, scale, seed=0):
+    """QUANOS's partially trained VGG-19 (``scale["width"]`` times the usual width) on ``cifar``'s
+    training images; ``history["snapshots"]`` holds its weights after ``scale["snapshot_epochs"]``.
+    Notebook 07 starts from this checkpoint."""
+    config = training.TrainConfig(epochs=scale["epochs"], lr_linear_epochs=scale["epochs"],
+                                  snapshot_epochs=tuple(scale["snapshot_epochs"]), seed=seed, **VGG_RECIPE)
+    build = functools.partial(models.VGG19, width=scale["width"], classes=len(cifar.classes))
+    return training.trained_model(f"vgg19_w{scale['width']:g}", build, cifar.train, config)
