@@ -43,7 +43,13 @@ def figures_dir(profile):
 
 
 def code_version():
-    """The git commit of the code, with ``+dirty`` if the library or notebooks have uncommitted edits."""
+    """The git commit of the code, with ``+dirty`` if the library or notebooks have uncommitted edits.
+
+    ``reproduce.sh`` fixes it once at the start of a run (``$QUANOS_CODE_VERSION``), since the run itself
+    rewrites the notebooks it has finished.
+    """
+    if os.environ.get("QUANOS_CODE_VERSION"):
+        return os.environ["QUANOS_CODE_VERSION"]
     def git(*args):
         return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True,
                               check=True).stdout.strip()

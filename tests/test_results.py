@@ -53,3 +53,9 @@ def test_paper_holds_every_experiment_id_once():
 ])
 def test_claims(claim, ours, holds):
     assert claim.holds(ours) is holds and not math.isnan(claim.value)
+
+
+def test_code_version_is_fixed_for_a_whole_run(monkeypatch):
+    monkeypatch.setenv("QUANOS_CODE_VERSION", "abc1234")
+    path = results.record("F1", "cpu", {"adv_error": 1.0}, setup={}, data={}, seed=0, seconds=0)
+    assert json.loads(path.read_text())["code_version"] == "abc1234"
