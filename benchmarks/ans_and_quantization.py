@@ -7,24 +7,14 @@ Prints two ratios (1.0 = no overhead):
   backward pass, i.e. roughly 1.3-1.5x a forward + backward);
 - a training epoch of the QUANOS-style fake-quantized network vs the same epoch in float (target <= 1.3x).
 """
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
+from timing import median_seconds  # benchmarks/timing.py
+
 from quanos_lib import ans, data, models, quantization, training
-
-
-def median_seconds(fn, repeats=5):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(width=0.125):
