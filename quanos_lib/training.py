@@ -123,8 +123,9 @@ def _validate(model, split, config):
                                                                                 config.val_adv_eps)
     error = evaluate(model, x, split.y)["error"]
     dev = next(model.parameters()).device
-    total = sum(_objective(model, xb.to(dev), yb.to(dev), config)[0].item() * len(yb)
-                for xb, yb in split.batches(1000))
+    with torch.no_grad():  # FGSM inside the objective still takes its gradient
+        total = sum(_objective(model, xb.to(dev), yb.to(dev), config)[0].item() * len(yb)
+                    for xb, yb in split.batches(1000))
     return error, total / len(split)
 
 

@@ -98,3 +98,9 @@ def test_targeted_success_rates_on_a_linear_model():
         x_c = attacks.fgsm(model, samples, torch.full((200,), c), 2.0, targeted=True, clip=None)
         assert stepped[c] == pytest.approx((model(x_c).argmax(1) == c).float().mean().item())
     assert model.training  # mode restored
+
+
+def test_fgsm_works_inside_a_no_grad_block(tiny_mlp, batch):
+    with torch.no_grad():
+        inside = attacks.fgsm(tiny_mlp, *batch, 0.1)
+    assert torch.equal(inside, attacks.fgsm(tiny_mlp, *batch, 0.1))
