@@ -7,25 +7,15 @@ notebooks 02-04 at the cpu profile (from results/cpu/_runtimes.json, written by 
 """
 import json
 import pathlib
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
+from timing import median_seconds  # benchmarks/timing.py
+
 from quanos_lib import attacks, data, models, training
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def median_seconds(fn, repeats=7):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():

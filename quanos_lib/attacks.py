@@ -32,9 +32,10 @@ def fgsm(model, x, y, eps, *, targeted=False, clip=(0.0, 1.0), loss_fn=None):
     was_training = model.training
     model.eval()
     try:
-        x_in = x.clone().requires_grad_(True)
-        loss = loss_fn(model(x_in), y.to(device))
-        (grad,) = torch.autograd.grad(loss, x_in)  # only w.r.t. the input: parameters keep no .grad
+        with torch.enable_grad():  # also inside a caller's no_grad block
+            x_in = x.clone().requires_grad_(True)
+            loss = loss_fn(model(x_in), y.to(device))
+            (grad,) = torch.autograd.grad(loss, x_in)  # only w.r.t. the input: parameters keep no .grad
     finally:
         model.train(was_training)
     step = eps * grad.sign()
@@ -54,8 +55,7 @@ def outputs_along_fgsm_direction(model, x, y, eps_values):
     eps, unclipped, for one example ``x`` (1 x C x H x W): a tensor of shape len(eps_values) x classes.
     The FGSM paper's Figure 4 plots these against eps to show how linear the model is along the direction.
     """
-    with torch.enable_grad():
-        direction = fgsm(model, x, y, 1.0, clip=None) - x.to(_device(model, x))
+    direction = fgsm(model, x, y, 1.0, clip=None) - x.to(_device(model, x))
     was_training = model.training
     model.eval()
     try:
@@ -74,3 +74,25 @@ def linearity_r2(eps_values, outputs):
     residual = ((outputs - design @ coefficients) ** 2).sum(0)
     total = ((outputs - outputs.mean(0)) ** 2).sum(0).clamp_min(1e-12)
     return (1 - residual / total).tolist()
+
+
+def targeted_success_rates(model, samples, classes, eps, **kwargs):
+    """For each class c: the share of ``samples`` that one targeted FGSM step of size eps toward c
+    (unclipped unless ``clip`` is given) makes the model classify as c."""
+    kwargs.setdefault("clip", None)
+    rates = []
+    for c in range(classes):
+        target = torch.full((len(samples),), c, dtype=torch.long)
+        stepped = adversarial_examples(model, samples, target, eps, targeted=True, **kwargs)
+        rates.append((_predicted_classes(model, stepped) == c).float().mean().item())
+    return rates
+
+
+@torch.no_grad()
+def _predicted_classes(model, x, batch_size=1000):
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(b.to(_device(model, b))).argmax(1).cpu() for b in x.split(batch_size)])
+    finally:
+        model.train(was_training)

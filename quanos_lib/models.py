@@ -12,6 +12,7 @@ Linear models of the FGSM paper (notebook 01):
   like any other classifier.
 """
 import math
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -213,3 +214,56 @@ class ConvMaxoutNet(nn.Module):
         x = self.h2(self.hidden_dropout(x))
         x = self.h3(self.hidden_dropout(x.flatten(1)))
         return self.out(self.hidden_dropout(x))
+
+
+# --- VGG-19 for 32 x 32 inputs (QUANOS) -------------------------------------------------------------------
+
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+VGG19_LAYOUT = [64, 64, "pool", 128, 128, "pool", 256, 256, 256, 256, "pool",
+                512, 512, 512, 512, "pool", 512, 512, 512, 512, "pool"]
+
+
+class Normalize(nn.Module):
+    """Per-channel standardization inside the model, so that attacks see inputs in [0, 1]."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+class VGG19(nn.Module):
+    """VGG-19 (configuration E) for 32 x 32 images, the usual CIFAR form: 16 conv layers (3x3, batch norm,
+    ReLU) in five blocks, each block ending in 2x2 max-pooling, then one linear classifier.
+
+    Module names are stable and readable, and every per-layer table uses them: ``features.conv{b}_{i}``,
+    ``features.bn{b}_{i}``, ``features.relu{b}_{i}``, ``features.pool{b}`` and ``classifier``.
+    ``width`` scales every layer's channels (1 = the paper's network; `cpu` trains a narrower copy).
+    Inputs are images in [0, 1]; the CIFAR-10 normalization is the model's first step.
+    """
+
+    def __init__(self, width=1.0, classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD):
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+        layers, block, index, channels = {}, 1, 1, 3
+        for entry in VGG19_LAYOUT:
+            if entry == "pool":
+                layers[f"pool{block}"] = nn.MaxPool2d(2)
+                block, index = block + 1, 1
+                continue
+            out = max(1, round(entry * width))
+            layers[f"conv{block}_{index}"] = nn.Conv2d(channels, out, 3, padding=1, bias=False)
+            layers[f"bn{block}_{index}"] = nn.BatchNorm2d(out)
+            layers[f"relu{block}_{index}"] = nn.ReLU()
+            channels, index = out, index + 1
+        self.features = nn.Sequential(OrderedDict(layers))
+        self.classifier = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(self.normalize(x)).flatten(1))
+
+    def conv_names(self):
+        return [f"features.{name}" for name, m in self.features.named_children() if isinstance(m, nn.Conv2d)]

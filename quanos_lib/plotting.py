@@ -187,3 +187,54 @@ def learning_curves(histories, *, title=""):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _short(name):
+    return name.removeprefix("features.")
+
+
+def per_layer_lines(series, *, ylabel, title="", logy=False):
+    """One line per series over the layers in network order: ``{label: {layer: value}}``."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    palette = sns.color_palette("viridis", len(series))
+    for (label, values), color in zip(series.items(), palette):
+        ax.plot([_short(k) for k in values], list(values.values()), marker="o", color=color, label=label)
+    ax.set(ylabel=ylabel, title=title, yscale="log" if logy else "linear")
+    ax.tick_params(axis="x", labelrotation=60)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ans_and_bits(ans, bits, *, title=""):
+    """QUANOS at a glance: ANS per layer (left) and the bit width it assigns (right), in layer order."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4))
+    names = [_short(k) for k in ans]
+    sns.barplot(x=names, y=list(ans.values()), ax=left, color=sns.color_palette()[0])
+    left.set(ylabel="ANS", title="adversarial noise sensitivity")
+    sns.barplot(x=names, y=[bits[k] for k in ans], ax=right, color=sns.color_palette()[1])
+    right.bar_label(right.containers[0], fontsize=7)
+    right.set(ylabel="bits", title="QUANOS bit width k = 16 - round(16 ANS)", ylim=(0, 17))
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=60)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def removal_curves(curves, *, title=""):
+    """Clean and adversarial accuracy against the number of layers removed, one line per removal order.
+
+    ``curves``: ``{order: {"removed": [...], "clean": [...], "adversarial": [...]}}`` (accuracies in [0, 1]).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    for (label, curve), color in zip(curves.items(), sns.color_palette()):
+        style = "--" if label.startswith("random") else "-"
+        for ax, key in zip(axes, ("clean", "adversarial")):
+            ax.plot(curve["removed"], np.multiply(curve[key], 100), style, marker="o", color=color, label=label)
+    axes[0].set(xlabel="layers removed", ylabel="accuracy (%)", title="clean")
+    axes[1].set(xlabel="layers removed", ylabel="accuracy (%)", title="under FGSM")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -14,7 +14,7 @@ ZCA whitening or pylearn2's GCN; the fit is cached next to the checkpoints, keye
 """
 import torch
 
-from . import checkpoints
+from . import checkpoints, data
 
 GCN_SCALE = 55.0
 ZCA_FILTER_BIAS = 0.1
@@ -99,3 +99,13 @@ def for_display(z, zca):
     flat = x.reshape(len(x), -1)
     low, high = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
     return ((flat - low) / (high - low).clamp_min(1e-12)).reshape(x.shape)
+
+
+def gcn_zca_dataset(dataset):
+    """``(preprocessed dataset, zca)``: both splits through GCN + the ZCA fitted on the training split."""
+    train = dataset.train.float()
+    zca = fitted_zca(train.x)
+    splits = [data.Split(preprocess(split.x, zca), split.y) for split in (train, dataset.test.float())]
+    info = dict(dataset.info, preprocessing=f"GCN (scale {GCN_SCALE:g}) + ZCA (filter bias {zca.filter_bias:g}) "
+                                            f"fitted on the training split")
+    return data.Dataset(dataset.name, *splits, dataset.classes, info), zca

@@ -36,6 +36,18 @@ _MAXOUT_COMMON = {
     "ensemble_size": 12,
 }
 
+# Notebook 05 (conv maxout on CIFAR-10). `lr_decay_epochs` / `momentum_epochs`: where the paper's
+# schedules (linear decay to 1% by epoch 500, momentum 0.5 -> 0.65 by epoch 250) end; shorter runs
+# compress them into the epochs they have.
+_CONV_COMMON = {"eps": 0.1, "eps_curve": [0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3],
+                "rubbish_samples": 1000, "targeted_samples": 1000}
+
+# Notebook 06 (QUANOS on VGG-19, CIFAR-10). `epochs`: the "partially trained" model (the paper: 20-30);
+# `snapshot_epochs`: where ANS is also measured during training; `eval_size`: test images for ANS and
+# for the layer-removal curves.
+_VGG_COMMON = {"eps": 8 / 255, "eps_panel": [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255],
+               "random_orders": 3, "finetune_epochs": 0}
+
 # Per profile, per experiment group: data sizes (None = the whole split), epochs, widths.
 SCALES = {
     "smoke": {
@@ -49,6 +61,12 @@ SCALES = {
                    "ensemble_epochs": 1, "ensemble_continue_epochs": 0,
                    # the 1600-unit runs (F7, F8) only at smoke (to test the code) and full
                    "units_large": 1600, "large_seeds": [0], "large_epochs": 1, "large_continue_epochs": 1},
+        "conv_maxout": {**_CONV_COMMON, "train_size": 500, "test_size": 200, "width": 0.1, "epochs": 1,
+                        "lr_decay_epochs": 1, "momentum_epochs": 1, "eps_curve": [0.0, 0.1],
+                        "rubbish_samples": 100, "targeted_samples": 20},
+        "vgg": {**_VGG_COMMON, "train_size": 500, "test_size": 200, "width": 0.05, "epochs": 2,
+                "snapshot_epochs": [1, 2], "eval_size": 100, "eps_panel": [2 / 255, 8 / 255], "random_orders": 1,
+                "finetune_epochs": 1},
     },
     "cpu": {
         "linear": _LINEAR_FULL_DATA,
@@ -57,6 +75,12 @@ SCALES = {
         "maxout": {**_MAXOUT_COMMON, "units": 240, "epochs": 20, "patience": 100, "continue_epochs": 5,
                    "ensemble_epochs": 6, "ensemble_continue_epochs": 2,
                    "units_large": None, "large_seeds": [], "large_epochs": 0, "large_continue_epochs": 0},
+        # A quarter of the paper's width and a few epochs of its ~474, on all 50k training images.
+        "conv_maxout": {**_CONV_COMMON, "train_size": None, "test_size": None, "width": 0.25, "epochs": 15,
+                        "lr_decay_epochs": 15, "momentum_epochs": 8},
+        # An eighth of VGG-19's width, all 50k training images, 10 epochs instead of 20-30.
+        "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.125, "epochs": 10,
+                "snapshot_epochs": [1, 2, 4, 7, 10], "eval_size": 2000},
     },
     "full": {
         # Linear models are cheap: the GPU profile runs them exactly as `cpu` does.
@@ -66,12 +90,17 @@ SCALES = {
                    "ensemble_epochs": 1000, "ensemble_continue_epochs": 500,
                    "units_large": 1600, "large_seeds": [0, 1, 2, 3, 4], "large_epochs": 1000,
                    "large_continue_epochs": 500},
+        "conv_maxout": {**_CONV_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 474,
+                        "lr_decay_epochs": 500, "momentum_epochs": 250},
+        "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 30,
+                "snapshot_epochs": [1, 5, 10, 20, 30], "eval_size": 10000, "finetune_epochs": 1},
     },
 }
 
 NOTES = {
     "smoke": "SMOKE profile: tiny subsets and one epoch, for CI only. These numbers mean nothing.",
-    "cpu": "CPU profile: sized for a 2-core laptop; MNIST at the paper's data scale (maxout epochs capped).",
+    "cpu": "CPU profile: sized for a 2-core laptop; MNIST at the paper's data scale (maxout epochs capped), "
+           "CIFAR-10 scaled down (narrower network, few epochs).",
     "full": "FULL profile: the paper's scale.",
 }
 

@@ -87,6 +87,7 @@ def run(profile, only=None, out=None):
     # Progress bars inside the notebooks would be stored as widgets that no static viewer can show;
     # the runner prints its own progress instead.
     os.environ["TQDM_DISABLE"] = "1"
+    os.environ["QUANOS_CODE_VERSION"] = results.code_version()  # before the run rewrites any notebook
     print(f"profile {profile}: {len(chosen)} notebook(s) -> {target_dir}; results -> {results.results_dir(profile)}")
     runtimes = {}
     for i, notebook in enumerate(chosen, 1):

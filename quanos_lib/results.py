@@ -43,7 +43,13 @@ def figures_dir(profile):
 
 
 def code_version():
-    """The git commit of the code, with ``+dirty`` if the library or notebooks have uncommitted edits."""
+    """The git commit of the code, with ``+dirty`` if the library or notebooks have uncommitted edits.
+
+    ``reproduce.sh`` fixes it once at the start of a run (``$QUANOS_CODE_VERSION``), since the run itself
+    rewrites the notebooks it has finished.
+    """
+    if os.environ.get("QUANOS_CODE_VERSION"):
+        return os.environ["QUANOS_CODE_VERSION"]
     def git(*args):
         return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True,
                               check=True).stdout.strip()
@@ -61,8 +67,9 @@ def _clean(value):
     return value
 
 
-def record(exp_id, profile, metrics, *, setup, data, seed, seconds, notes=None):
-    """Write ``results/<profile>/<exp_id>.json`` and return its path.
+def record(exp_id, profile, metrics, *, setup, data, seed, seconds, notes=None, part=None):
+    """Write ``results/<profile>/<exp_id>.json`` (``<exp_id>.<part>.json`` for one part of an experiment
+    that two notebooks share, e.g. F5's linear and maxout parts) and return its path.
 
     ``metrics`` maps a metric name to our value; the paper's claim for that metric (if it has one)
     is stored beside it. ``setup`` is the scale and configuration, ``data`` the dataset's ``info``.
@@ -81,7 +88,9 @@ def record(exp_id, profile, metrics, *, setup, data, seed, seconds, notes=None):
     }
     if notes:
         entry["notes"] = notes
-    path = results_dir(profile) / f"{exp_id}.json"
+    if part:
+        entry["part"] = part
+    path = results_dir(profile) / (f"{exp_id}.{part}.json" if part else f"{exp_id}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".json.partial")
     partial.write_text(json.dumps(entry, indent=2, sort_keys=False) + "\n")
@@ -90,9 +99,20 @@ def record(exp_id, profile, metrics, *, setup, data, seed, seconds, notes=None):
 
 
 def load(exp_id, profile):
-    """The recorded result, or None if this profile has not run the experiment."""
-    path = results_dir(profile) / f"{exp_id}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """The recorded result, or None if this profile has not run the experiment. An experiment recorded
+    in parts comes back as one result whose ``metrics`` hold every part's and ``parts`` each part."""
+    folder = results_dir(profile)
+    paths = sorted(folder.glob(f"{exp_id}.json")) + sorted(folder.glob(f"{exp_id}.*.json"))
+    if not paths:
+        return None
+    entries = [json.loads(path.read_text()) for path in paths]
+    if len(entries) == 1:
+        return entries[0]
+    merged = dict(entries[0], metrics={}, parts={})
+    for entry in entries:
+        merged["metrics"].update(entry["metrics"])
+        merged["parts"][entry.get("part", "main")] = entry
+    return merged
 
 
 def _fmt(value, percent):

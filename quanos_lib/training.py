@@ -68,6 +68,8 @@ class TrainConfig:
     max_col_norm: float = None       # max L2 norm of each unit's incoming weights
     augment_padding: int = 0         # random crops of the zero-padded image (0: none)
     augment_flip: bool = False       # random horizontal flips
+    weight_decay: float = 0.0        # L2 weight decay (SGD's own)
+    snapshot_epochs: tuple = ()      # keep the weights after these epochs in history["snapshots"]
     patience: int = None             # early stopping: epochs without validation improvement
     val_adv_eps: float = None        # early-stop on the validation set's FGSM error at this eps instead
     continue_epochs: int = 0         # then continue on train + validation for at most this many epochs
@@ -121,8 +123,9 @@ def _validate(model, split, config):
                                                                                 config.val_adv_eps)
     error = evaluate(model, x, split.y)["error"]
     dev = next(model.parameters()).device
-    total = sum(_objective(model, xb.to(dev), yb.to(dev), config)[0].item() * len(yb)
-                for xb, yb in split.batches(1000))
+    with torch.no_grad():  # FGSM inside the objective still takes its gradient
+        total = sum(_objective(model, xb.to(dev), yb.to(dev), config)[0].item() * len(yb)
+                    for xb, yb in split.batches(1000))
     return error, total / len(split)
 
 
@@ -167,16 +170,17 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
     training loss falls to it; ``epochs`` overrides ``config.epochs``.
     Returns the history: per epoch ``loss``, ``train_error`` (running over the epoch, clean inputs,
     in training mode), ``val_error`` and ``val_loss`` (with a validation split), ``lr``, ``momentum``;
-    and ``best_epoch`` / ``best_val_loss``.
+    ``best_epoch`` / ``best_val_loss``; and ``snapshots``: ``{epoch: state dict}`` for ``config.snapshot_epochs``.
     """
     seed_everything(config.seed)
     dev = device()
     model.to(dev)
-    optimizer = torch.optim.SGD(_param_groups(model), lr=config.lr, momentum=config.momentum)
+    optimizer = torch.optim.SGD(_param_groups(model), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
     augment = torch.Generator().manual_seed(config.seed + 1)
     history = {"loss": [], "train_error": [], "val_error": [], "val_loss": [], "lr": [], "momentum": [],
-               "best_epoch": None, "best_val_loss": None}
+               "best_epoch": None, "best_val_loss": None, "snapshots": {}}
     best_error, best_state, since_best, step = float("inf"), None, 0, 0
     # `disable` is passed only to switch the bar off, so that TQDM_DISABLE=1 (set by the runner) still applies.
     bar = tqdm(range(config.epochs if epochs is None else epochs), desc="training", unit="epoch", leave=False,
@@ -205,6 +209,8 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
         history["train_error"].append(wrong / seen)
         history["lr"].append(lr)
         history["momentum"].append(momentum)
+        if epoch + 1 in config.snapshot_epochs:
+            history["snapshots"][str(epoch + 1)] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         if val_split is not None:
             val_error, val_loss = _validate(model, val_split, config)
             history["val_error"].append(val_error)
@@ -337,3 +343,11 @@ def weight_concentration(weights, top=0.1):
     magnitude = weights.abs()
     k = max(1, int(top * magnitude.shape[1]))
     return (magnitude.topk(k, dim=1).values.sum(1) / magnitude.sum(1).clamp_min(1e-12)).mean().item()
+
+
+def rubbish_classes(model, samples, classes):
+    """Which classes the rubbish examples counted as errors (some class above 0.5) land in: shares summing to 1."""
+    probs = predict_proba(model, samples)
+    fooled = probs.max(1).values > 0.5
+    counts = probs.argmax(1)[fooled].bincount(minlength=classes).float()
+    return (counts / counts.sum().clamp_min(1)).tolist()

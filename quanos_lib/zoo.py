@@ -12,7 +12,15 @@ and read from the checkpoint cache afterwards. The recipes:
   images, then continued training on all 60k until the training loss reaches the best validation
   loss. The profile caps the epochs of both phases (``scale["epochs"]``, ``scale["continue_epochs"]``);
 - the RBF network: SGD, batch 100, learning rate 1.0 (its precisions scale the gradients down),
-  momentum 0.5, ``scale["rbf_epochs"]`` epochs on all the training images.
+  momentum 0.5, ``scale["rbf_epochs"]`` epochs on all the training images;
+- conv maxout on CIFAR-10 (the maxout paper's configuration): batch 128, learning rate 0.17 (x0.05 on
+  the conv layers) falling linearly to 1% of it by epoch ``scale["lr_decay_epochs"]`` (500 in the paper),
+  momentum 0.5 -> 0.65 by epoch ``scale["momentum_epochs"]`` (250), max norms 0.9 / 1.9365, random
+  crops of the 8-pixel zero-padded image and horizontal flips, ``scale["epochs"]`` epochs (about 474);
+- VGG-19 on CIFAR-10 (QUANOS's "partially trained" model; the paper gives no recipe, these are the usual
+  CIFAR ones): batch 128, learning rate 0.05 falling linearly to 1% of it over the run, momentum 0.9,
+  weight decay 5e-4, random crops of the 4-pixel zero-padded image and horizontal flips,
+  ``scale["epochs"]`` epochs from random initialization (20-30 in the paper), snapshots kept for ANS.
 """
 import functools
 
@@ -22,6 +30,10 @@ LINEAR_RECIPE = {"batch_size": 100, "lr": 0.1, "momentum": 0.5}
 MAXOUT_RECIPE = {"batch_size": 100, "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1e-6, "momentum": 0.5,
                  "momentum_final": 0.7, "momentum_epochs": 250, "max_col_norm": 1.9365}
 RBF_RECIPE = {"batch_size": 100, "lr": 1.0, "momentum": 0.5}
+VGG_RECIPE = {"batch_size": 128, "lr": 0.05, "lr_linear_final": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
+              "augment_padding": 4, "augment_flip": True}
+CONV_MAXOUT_RECIPE = {"batch_size": 128, "lr": 0.17, "lr_linear_final": 0.01, "momentum": 0.5, "momentum_final": 0.65,
+                      "max_col_norm": 1.9365, "augment_padding": 8, "augment_flip": True}
 
 # The FGSM paper's objectives: adversarial training (alpha = 0.5, eps = 0.25) and the noise controls
 # of F12, which keep the clean half of the objective and replace the FGSM point by random noise.
@@ -74,3 +86,22 @@ def rbf_network(mnist, scale, seed=0):
     """The shallow RBF network of F13/F17."""
     config = training.TrainConfig(epochs=scale["rbf_epochs"], seed=seed, **RBF_RECIPE)
     return training.trained_model("rbf_network", models.RBFNetwork, mnist.train, config)
+
+
+def conv_maxout(preprocessed, scale, seed=0):
+    """The conv maxout network of F3/F18, ``scale["width"]`` times the paper's width, trained on the
+    GCN + ZCA preprocessed CIFAR-10 training images (:mod:`quanos_lib.preprocessing`)."""
+    config = training.TrainConfig(epochs=scale["epochs"], lr_linear_epochs=scale["lr_decay_epochs"],
+                                  momentum_epochs=scale["momentum_epochs"], seed=seed, **CONV_MAXOUT_RECIPE)
+    build = functools.partial(models.ConvMaxoutNet, width=scale["width"])
+    return training.trained_model(f"conv_maxout_w{scale['width']:g}", build, preprocessed.train, config)
+
+
+def vgg19(cifar, scale, seed=0):
+    """QUANOS's partially trained VGG-19 (``scale["width"]`` times the usual width) on ``cifar``'s
+    training images; ``history["snapshots"]`` holds its weights after ``scale["snapshot_epochs"]``.
+    Notebook 07 starts from this checkpoint."""
+    config = training.TrainConfig(epochs=scale["epochs"], lr_linear_epochs=scale["epochs"],
+                                  snapshot_epochs=tuple(scale["snapshot_epochs"]), seed=seed, **VGG_RECIPE)
+    build = functools.partial(models.VGG19, width=scale["width"], classes=len(cifar.classes))
+    return training.trained_model(f"vgg19_w{scale['width']:g}", build, cifar.train, config)

@@ -82,3 +82,25 @@ def test_adversarial_examples_matches_single_batch_attack(tiny_mlp, batch):
     x, y = batch
     batched = attacks.adversarial_examples(tiny_mlp, x, y, 0.1, batch_size=7)
     assert torch.allclose(batched, attacks.fgsm(tiny_mlp, x, y, 0.1))
+
+
+def test_targeted_success_rates_on_a_linear_model():
+    torch.manual_seed(0)
+    model = models.SoftmaxRegression(in_features=16, classes=3)
+    with torch.no_grad():
+        model.linear.weight.normal_()
+    samples = torch.randn(200, 1, 4, 4)
+    untouched = attacks.targeted_success_rates(model, samples, 3, 0.0)
+    assert sum(untouched) == pytest.approx(1.0)  # eps = 0: just the share predicted as each class
+    stepped = attacks.targeted_success_rates(model, samples, 3, 2.0)
+    assert all(after > before for after, before in zip(stepped, untouched))  # each step moves toward its class
+    for c in range(3):  # ... and is exactly one targeted FGSM step, unclipped
+        x_c = attacks.fgsm(model, samples, torch.full((200,), c), 2.0, targeted=True, clip=None)
+        assert stepped[c] == pytest.approx((model(x_c).argmax(1) == c).float().mean().item())
+    assert model.training  # mode restored
+
+
+def test_fgsm_works_inside_a_no_grad_block(tiny_mlp, batch):
+    with torch.no_grad():
+        inside = attacks.fgsm(tiny_mlp, *batch, 0.1)
+    assert torch.equal(inside, attacks.fgsm(tiny_mlp, *batch, 0.1))

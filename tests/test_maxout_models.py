@@ -181,3 +181,12 @@ def test_random_crop_flip_moves_whole_images_and_keeps_them_otherwise():
 
 def test_checkpoint_key_holds_only_the_changed_fields():
     assert training.TrainConfig(epochs=3, lr=0.2).changes() == {"epochs": 3, "lr": 0.2}
+
+
+def test_rubbish_classes_are_the_shares_of_the_fooled_samples():
+    model = models.SoftmaxRegression(in_features=2, classes=3)
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.tensor([[10.0, 0.0], [0.0, 10.0], [0.0, 0.0]]))
+        model.linear.bias.zero_()
+    samples = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 0.0]]).reshape(4, 1, 1, 2)
+    assert training.rubbish_classes(model, samples, 3) == pytest.approx([2 / 3, 1 / 3, 0.0])

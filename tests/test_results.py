@@ -53,3 +53,20 @@ def test_paper_holds_every_experiment_id_once():
 ])
 def test_claims(claim, ours, holds):
     assert claim.holds(ours) is holds and not math.isnan(claim.value)
+
+
+def test_code_version_is_fixed_for_a_whole_run(monkeypatch):
+    monkeypatch.setenv("QUANOS_CODE_VERSION", "abc1234")
+    path = results.record("F1", "cpu", {"adv_error": 1.0}, setup={}, data={}, seed=0, seconds=0)
+    assert json.loads(path.read_text())["code_version"] == "abc1234"
+
+
+def test_an_experiment_recorded_in_parts_is_loaded_whole():
+    results.record("F5", "cpu", {"logistic_l1_0.0025_adv_error": 0.48}, setup={}, data={}, seed=0, seconds=0,
+                   part="linear")
+    results.record("F5", "cpu", {"train_error_l1_0_0025": 0.89}, setup={}, data={}, seed=0, seconds=0, part="maxout")
+    loaded = results.load("F5", "cpu")
+    assert set(loaded["metrics"]) == {"logistic_l1_0.0025_adv_error", "train_error_l1_0_0025"}
+    assert set(loaded["parts"]) == {"linear", "maxout"}
+    assert results.scorecard("cpu", ["F5"])[0]["status"] == "reproduced"
+    assert results.load("F50", "cpu") is None  # F5's parts are not F50's

@@ -1,0 +1,76 @@
+import pytest
+import torch
+from torch import nn
+
+from quanos_lib import models, quantization, training
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+def test_k_bits_give_at_most_2_to_the_k_values(bits):
+    torch.manual_seed(0)
+    model = models.SoftmaxRegression(in_features=64, classes=4)
+    quantization.quantize(model, {"linear": bits})
+    assert all(row.unique().numel() <= 2 ** bits for row in model.linear.weight)
+    assert quantization.fake_quantize_tensor(torch.rand(1000), bits).unique().numel() <= 2 ** bits
+    assert quantization.fake_quantize_tensor(torch.randn(1000), bits).unique().numel() <= 2 ** bits
+
+
+def test_gradients_pass_straight_through():
+    x = torch.linspace(-1, 1, 50, requires_grad=True)
+    quantization.fake_quantize_tensor(x, 4).sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))
+    model = quantization.quantize(models.SoftmaxRegression(in_features=4, classes=2), {"linear": 3})
+    model(torch.rand(5, 1, 2, 2)).sum().backward()
+    original = model.linear.parametrizations.weight.original
+    assert original.grad is not None and original.grad.abs().sum() > 0
+
+
+def test_inputs_of_a_quantized_layer_are_quantized_too():
+    model = quantization.quantize(nn.Sequential(nn.Linear(8, 3)), {"0": 2})
+    seen = []
+    model[0].register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))  # runs after the quantizer
+    model(torch.rand(100, 8))
+    assert seen[0].unique().numel() <= 4
+
+
+def test_16_bit_fake_quantization_leaves_a_trained_model_unchanged(mnist_small):
+    training.seed_everything(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+    training.train(model, mnist_small.train, training.TrainConfig(epochs=2, lr=0.1, momentum=0.5), progress=False)
+    before = training.predict_proba(model, mnist_small.test.x).argmax(1)
+    quantization.quantize(model, quantization.uniform_bits(model, 16))
+    after = training.predict_proba(model, mnist_small.test.x).argmax(1)
+    assert (before == after).float().mean() > 0.999
+    assert training.evaluate(model, mnist_small.test.x, mnist_small.test.y)["error"] < 0.2
+    quantization.quantize(model, quantization.uniform_bits(model, 2))
+    two_bits = training.predict_proba(model, mnist_small.test.x).argmax(1)
+    assert (before == two_bits).float().mean() < 0.99  # ... while 2 bits does change it
+
+
+def test_mapping_must_name_exactly_the_models_layers():
+    model = models.VGG19(width=0.05)
+    good = quantization.uniform_bits(model, 8)
+    assert len(good) == 17
+    with pytest.raises(KeyError, match="unknown layers: features.conv9_9"):
+        quantization.quantize(model, {**good, "features.conv9_9": 8})
+    with pytest.raises(KeyError, match="missing layers: classifier"):
+        quantization.quantize(model, {k: v for k, v in good.items() if k != "classifier"})
+    with pytest.raises(ValueError, match="from 2 to 16"):
+        quantization.quantize(model, {**good, "classifier": 1})
+
+
+def test_quanos_bit_rule_on_known_ans():
+    widths = quantization.quanos_bit_widths({"a": 0.0, "b": 0.1, "c": 0.5, "d": 0.97, "e": 2.0})
+    assert widths == {"a": 16, "b": 14, "c": 8, "d": 2, "e": 2}  # 16 - round(1.6) = 14; floor at 2
+    assert quantization.quanos_bit_widths({"x": 0.3}, k_initial=8) == {"x": 6}
+
+
+def test_model_size_and_dequantize():
+    model = models.SoftmaxRegression(in_features=10, classes=3)  # 30 weights, 3 biases
+    assert quantization.model_size_bits(model) == 33 * 32
+    assert quantization.model_size_bits(model, {"linear": 4}) == 30 * 4 + 3 * 32
+    quantization.quantize(model, {"linear": 4})
+    assert quantization.model_size_bits(model, {"linear": 4}) == 30 * 4 + 3 * 32
+    weight = model.linear.parametrizations.weight.original.detach().clone()
+    quantization.dequantize(model)
+    assert torch.equal(model.linear.weight, weight) and not model.linear._forward_pre_hooks
