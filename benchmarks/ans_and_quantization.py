@@ -17,7 +17,7 @@ from timing import median_seconds  # benchmarks/timing.py
 from quanos_lib import ans, data, models, quantization, training
 
 
-def main(width=0.125):
+def main(width=0.25):
     torch.manual_seed(0)
     model = models.VGG19(width=width).eval()
     x, y = torch.rand(256, 3, 32, 32), torch.randint(0, 10, (256,))
@@ -41,4 +41,4 @@ def main(width=0.125):
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 0.125)
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 0.25)

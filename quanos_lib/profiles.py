@@ -78,9 +78,9 @@ SCALES = {
         # A quarter of the paper's width and a few epochs of its ~474, on all 50k training images.
         "conv_maxout": {**_CONV_COMMON, "train_size": None, "test_size": None, "width": 0.25, "epochs": 15,
                         "lr_decay_epochs": 15, "momentum_epochs": 8},
-        # An eighth of VGG-19's width, all 50k training images, 10 epochs instead of 20-30.
-        "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.125, "epochs": 10,
-                "snapshot_epochs": [1, 2, 4, 7, 10], "eval_size": 2000},
+        # A quarter of VGG-19's width, all 50k training images, 15 epochs instead of 20-30.
+        "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.25, "epochs": 15,
+                "snapshot_epochs": [1, 2, 5, 10, 15], "eval_size": 2000},
     },
     "full": {
         # Linear models are cheap: the GPU profile runs them exactly as `cpu` does.
