@@ -189,7 +189,8 @@ class ConvMaxoutNet(nn.Module):
     max kernel norm 0.9 on the first layer, 1.9365 elsewhere (set through the training config's
     ``max_col_norm``); dropout keeping 80% of the input and 50% of every later layer's input; the conv
     layers learn at 0.05 times the rate (``lr_scale``). ``width`` scales every layer's channels and units
-    (``width=1`` is the paper's network; the `cpu` profile trains a narrower one).
+    (``width=1`` is the paper's network; the `cpu` profile trains a narrower one). ``init_range=None``
+    keeps PyTorch's default initialization instead of the paper's U(-0.005, 0.005).
     """
 
     def __init__(self, width=1.0, classes=10, init_range=0.005, conv_lr_scale=0.05):
@@ -202,9 +203,10 @@ class ConvMaxoutNet(nn.Module):
         self.hidden_dropout = nn.Dropout(0.5)
         self.h3 = Maxout(c2 * 4 * 4, units, 5)  # 32 -> 15 -> 6 -> 4 pixels a side
         self.out = nn.Linear(units, classes)
-        for layer in (self.h0.conv, self.h1.conv, self.h2.conv, self.h3.linear, self.out):
-            nn.init.uniform_(layer.weight, -init_range, init_range)
-            nn.init.zeros_(layer.bias)
+        if init_range is not None:
+            for layer in (self.h0.conv, self.h1.conv, self.h2.conv, self.h3.linear, self.out):
+                nn.init.uniform_(layer.weight, -init_range, init_range)
+                nn.init.zeros_(layer.bias)
         for layer in (self.h0.conv, self.h1.conv, self.h2.conv):
             layer.lr_scale = conv_lr_scale
 
