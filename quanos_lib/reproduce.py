@@ -76,6 +76,7 @@ def run(profile, only=None, out=None):
     from papermill.exceptions import PapermillExecutionError
 
     profile = profiles.resolve(profile)
+    os.environ["QUANOS_PROFILE"] = profile  # the kernels resolve the same profile, whatever the notebook says
     chosen = select_notebooks(only)
     in_place = out is None and profile != "smoke"
     if out is not None:

@@ -6,6 +6,7 @@ from quanos_lib import profiles
 def test_auto_follows_env_then_hardware(monkeypatch):
     monkeypatch.setenv("QUANOS_PROFILE", "smoke")
     assert profiles.resolve("auto") == "smoke"
+    assert profiles.resolve("cpu") == "smoke"  # also over a notebook's injected profile
     monkeypatch.delenv("QUANOS_PROFILE")
     assert profiles.resolve("auto") in ("cpu", "full")
     assert profiles.resolve("cpu") == "cpu"
