@@ -3,6 +3,12 @@ import pytest
 from quanos_lib import profiles
 
 
+@pytest.fixture(autouse=True)
+def no_profile_override(monkeypatch):
+    """`./reproduce.sh --test` sets $QUANOS_PROFILE=smoke for the notebooks; these tests name profiles."""
+    monkeypatch.delenv("QUANOS_PROFILE", raising=False)
+
+
 def test_auto_follows_env_then_hardware(monkeypatch):
     monkeypatch.setenv("QUANOS_PROFILE", "smoke")
     assert profiles.resolve("auto") == "smoke"
