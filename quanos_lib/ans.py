@@ -18,7 +18,7 @@ import copy
 
 import torch
 
-from . import attacks, training
+from . import attacks, models, training
 
 
 def default_layers(model):
@@ -51,22 +51,20 @@ def adversarial_noise_sensitivity(model, x, y, eps, layers=None, *, batch_size=5
 
     handles = [modules[target].register_forward_hook(keep(name)) for name, target in layers.items()]
     totals, count = dict.fromkeys(layers, 0.0), 0
-    was_training = model.training
     try:
-        for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
-            x_adv = attacks.fgsm(model, xb, yb, eps, clip=clip)  # its forward pass records the clean a_l
-            clean = dict(captured)
-            model.eval()
-            with torch.no_grad():
-                model(x_adv)
-            for name in layers:
-                change = (captured[name] - clean[name]).norm(dim=1)
-                totals[name] += (change / clean[name].norm(dim=1).clamp_min(1e-12)).sum().item()
-            count += len(yb)
+        with models.eval_mode(model):
+            for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+                x_adv = attacks.fgsm(model, xb, yb, eps, clip=clip)  # its forward pass records the clean a_l
+                clean = dict(captured)
+                with torch.no_grad():
+                    model(x_adv)
+                for name in layers:
+                    change = (captured[name] - clean[name]).norm(dim=1)
+                    totals[name] += (change / clean[name].norm(dim=1).clamp_min(1e-12)).sum().item()
+                count += len(yb)
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return {name: total / count for name, total in totals.items()}
 
 

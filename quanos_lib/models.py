@@ -11,6 +11,7 @@ Linear models of the FGSM paper (notebook 01):
   ``softplus(-y z)`` with ``y = 2c - 1`` in {-1, +1}; FGSM, training and evaluation then treat it
   like any other classifier.
 """
+import contextlib
 import math
 from collections import OrderedDict
 
@@ -138,6 +139,17 @@ class Ensemble(nn.Module):
     def forward(self, x):
         log_probs = torch.stack([F.log_softmax(member(x), dim=1) for member in self.members])
         return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Put ``model`` in eval mode (batch-norm running statistics, no dropout) and restore its mode after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def independent_classes(model):

@@ -238,3 +238,21 @@ def removal_curves(curves, *, title=""):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def accuracy_vs_eps(curves, *, chance=None, title=""):
+    """Accuracy against eps (in 1/255 pixel steps), one line per ``{label: {eps: accuracy}}``; labels
+    starting with the same model name share a color, and "PGD" curves are solid, the others dashed."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    models_in_order = list(dict.fromkeys(label.split(",")[0] for label in curves))
+    colors = dict(zip(models_in_order, sns.color_palette()))
+    for label, curve in curves.items():
+        eps = sorted(curve)
+        ax.plot(np.multiply(eps, 255), [100 * curve[e] for e in eps], "-" if "PGD" in label else "--", marker="o",
+                color=colors[label.split(",")[0]], label=label)
+    if chance is not None:
+        ax.axhline(100 * chance, color="gray", linewidth=0.8, linestyle=":", label="chance")
+    ax.set(xlabel="eps (x 1/255)", ylabel="accuracy (%)", xscale="symlog", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

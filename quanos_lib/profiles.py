@@ -45,8 +45,15 @@ _CONV_COMMON = {"eps": 0.1, "eps_curve": [0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.
 # Notebook 06 (QUANOS on VGG-19, CIFAR-10). `epochs`: the "partially trained" model (the paper: 20-30);
 # `snapshot_epochs`: where ANS is also measured during training; `eval_size`: test images for ANS and
 # for the layer-removal curves.
+#
+# Notebook 07 (QUANOS vs baselines): `quanos_epochs`, the training of every compared model after the shared
+# checkpoint; `substitute_epochs`, the black-box substitute's; `attack_size`, the test images attacked;
+# `attack_eps`, the FGSM eps of the table (PGD and transfer run at `eps`); `masking_eps`, the eps grid of the gradient-masking check;
+# `pgd_steps`, PGD's iterations; `quanos_iterations`, how often Algorithm 1's steps 2-4 run.
 _VGG_COMMON = {"eps": 8 / 255, "eps_panel": [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255],
-               "random_orders": 3, "finetune_epochs": 0}
+               "random_orders": 3, "finetune_epochs": 0,
+               "attack_eps": [2 / 255, 8 / 255], "masking_eps": [0.0, 2 / 255, 8 / 255, 16 / 255, 64 / 255],
+               "pgd_steps": 10, "quanos_iterations": 2}
 
 # Per profile, per experiment group: data sizes (None = the whole split), epochs, widths.
 SCALES = {
@@ -67,7 +74,8 @@ SCALES = {
                         "rubbish_samples": 100, "targeted_samples": 20},
         "vgg": {**_VGG_COMMON, "train_size": 500, "test_size": 200, "width": 0.05, "epochs": 2,
                 "snapshot_epochs": [1, 2], "eval_size": 100, "eps_panel": [2 / 255, 8 / 255], "random_orders": 1,
-                "finetune_epochs": 1},
+                "finetune_epochs": 1, "quanos_epochs": 1, "substitute_epochs": 1, "attack_size": 50, "pgd_steps": 2,
+                "masking_eps": [0.0, 8 / 255, 64 / 255]},
     },
     "cpu": {
         "linear": _LINEAR_FULL_DATA,
@@ -83,8 +91,11 @@ SCALES = {
                         "lr_decay_epochs": 10, "momentum_epochs": 5, "paper_init": False, "conv_lr_scale": 1.0,
                         "lr": 0.05},
         # A quarter of VGG-19's width, all 50k training images, 15 epochs instead of 20-30.
+        # Notebook 07: two epochs for every compared model after that checkpoint, a 5-epoch substitute,
+        # attacks on 1000 test images.
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.25, "epochs": 15,
-                "snapshot_epochs": [1, 2, 5, 10, 15], "eval_size": 2000},
+                "snapshot_epochs": [1, 2, 5, 10, 15], "eval_size": 2000,
+                "quanos_epochs": 2, "substitute_epochs": 5, "attack_size": 1000},
     },
     "full": {
         # Linear models are cheap: the GPU profile runs them exactly as `cpu` does.
@@ -98,7 +109,8 @@ SCALES = {
                         "lr_decay_epochs": 500, "momentum_epochs": 250, "paper_init": True, "conv_lr_scale": 0.05,
                         "lr": 0.17},
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 30,
-                "snapshot_epochs": [1, 5, 10, 20, 30], "eval_size": 10000, "finetune_epochs": 1},
+                "snapshot_epochs": [1, 5, 10, 20, 30], "eval_size": 10000, "finetune_epochs": 1,
+                "quanos_epochs": 40, "substitute_epochs": 30, "attack_size": 10000, "pgd_steps": 20},
     },
 }
 

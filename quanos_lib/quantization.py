@@ -46,6 +46,9 @@ class WeightFakeQuantize(nn.Module):
         _check_bits(bits)
         self.bits = bits
 
+    def extra_repr(self):  # the model's repr (a checkpoint key) then says each layer's width
+        return f"bits={self.bits}"
+
     def forward(self, weight):
         levels = 2 ** (self.bits - 1) - 1
         scale = (weight.detach().abs().flatten(1).max(dim=1).values / levels).clamp_min(1e-12).float()
@@ -98,6 +101,15 @@ def dequantize(model):
     return model
 
 
+def float_state_dict(model):
+    """The state dict of ``model`` as its float (unquantized) twin would have it: a fake-quantized layer's
+    ``parametrizations.weight.original`` becomes its ``weight``. (Not a deep copy of the model and
+    ``dequantize``: a copy shares the parametrized class, and removing its parametrization would break
+    the original.)"""
+    return {name.replace(".parametrizations.weight.original", ".weight"): value.detach().cpu()
+            for name, value in model.state_dict().items()}
+
+
 def uniform_bits(model, k):
     """The homogeneous mapping: every quantizable layer at ``k`` bits."""
     return {name: k for name in quantizable_layers(model)}
@@ -121,3 +133,11 @@ def model_size_bits(model, bits=None):
         width = bits.get(owner, 32) if is_weight and owner in modules else 32
         total += parameter.numel() * width
     return total
+
+
+def iso_size_bits(model, bits):
+    """The homogeneous width whose model is closest in size to the hybrid mapping ``bits`` (the
+    iso-compression baseline; on a tie, the larger width, which favours the baseline)."""
+    target = model_size_bits(model, bits)
+    widths = range(MIN_BITS, MAX_BITS + 1)
+    return min(widths, key=lambda k: (abs(model_size_bits(model, uniform_bits(model, k)) - target), -k))

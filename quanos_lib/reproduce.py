@@ -9,6 +9,9 @@
   scratch folder and never touches committed files.
 - A notebook is written in place only after it has run to the end; on a failure the runner names the
   notebook and the failing cell's error, keeps everything finished so far, and exits with status 1.
+- A notebook listed in ``VARIANTS`` runs once more per variant, with extra parameters, into its own
+  output notebook (notebook 07 on CIFAR-100). When a variant's dataset cannot be had (offline, no local
+  copy), its output notebook keeps only the introduction and says plainly that it was not run.
 - Ends with the scorecard of the profile; for ``cpu``/``full`` it also refreshes the README's table.
 """
 import argparse
@@ -28,6 +31,11 @@ README = results.PROJECT_ROOT / "README.md"
 SCORECARD_START, SCORECARD_END = "<!-- scorecard:start -->", "<!-- scorecard:end -->"
 
 
+# Notebooks that run more than once: {notebook: {output notebook: extra parameters}}.
+VARIANTS = {"07_quanos_cifar10": {"07_quanos_cifar100": {"dataset": "cifar100"}}}
+VARIANT_OUTPUTS = {output for variants in VARIANTS.values() for output in variants}
+
+
 class UsageError(ValueError):
     pass
 
@@ -37,7 +45,7 @@ def select_notebooks(only=None):
 
     The scorecard notebook (99) always runs last, since it summarizes whatever just ran.
     """
-    every = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    every = sorted(nb for nb in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if nb.stem not in VARIANT_OUTPUTS)
     if not only:
         return every
     unknown = [p for p in only if not any(nb.name.startswith(p) for nb in every)]
@@ -46,6 +54,42 @@ def select_notebooks(only=None):
                          f"(have: {', '.join(nb.name[:2] for nb in every)})")
     chosen = [nb for nb in every if any(nb.name.startswith(p) for p in only)]
     return chosen + [nb for nb in every if nb.name.startswith("99") and nb not in chosen]
+
+
+def runs(notebooks):
+    """``(source notebook, output name, extra parameters)`` for each run: every notebook once, then its variants."""
+    for notebook in notebooks:
+        yield notebook, notebook.name, {}
+        for output, parameters in VARIANTS.get(notebook.stem, {}).items():
+            yield notebook, f"{output}.ipynb", parameters
+
+
+def _missing_dataset(parameters):
+    """Why the variant's dataset cannot be loaded (offline and no local copy), or None when it can."""
+    if "dataset" not in parameters:
+        return None
+    from . import data
+    try:
+        data.load(parameters["dataset"])
+    except data.DataUnavailableError as error:
+        return str(error)
+    return None
+
+
+def not_run_notebook(source, dataset, destination):
+    """Write the introduction and parameters of ``source`` plus one cell saying that it was not run on
+    ``dataset`` because the dataset is unavailable: no result, no invented number."""
+    import nbformat
+    notebook = nbformat.read(str(source), as_version=4)
+    keep = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
+    notebook.cells = [cell for cell in notebook.cells[:keep + 1] if "injected-parameters" not in cell.metadata.get("tags", [])]
+    name = {"cifar100": "CIFAR-100"}.get(dataset, dataset)
+    notebook.cells.append(nbformat.v4.new_markdown_cell(
+        f"## Not run on {name}\n\n**{name} is not available on the machine that produced this notebook** (no local copy "
+        f"under `$QUANOS_DATA` and no internet to download it), so this notebook was not run on it and shows no "
+        f"{name} result: every number of notebook 07 is in `07_quanos_cifar10.ipynb`, on CIFAR-10. On a machine with "
+        f"internet, `./reproduce.sh --only 07` downloads {name} (torchvision) and runs this notebook in full."))
+    nbformat.write(notebook, str(destination))
 
 
 def _minutes(seconds):
@@ -91,13 +135,20 @@ def run(profile, only=None, out=None):
     os.environ["QUANOS_CODE_VERSION"] = results.code_version()  # before the run rewrites any notebook
     print(f"profile {profile}: {len(chosen)} notebook(s) -> {target_dir}; results -> {results.results_dir(profile)}")
     runtimes = {}
-    for i, notebook in enumerate(chosen, 1):
-        name = notebook.stem
-        print(f"[{i}/{len(chosen)}] {name} ...", flush=True)
+    planned = list(runs(chosen))
+    for i, (notebook, output, extra) in enumerate(planned, 1):
+        name = pathlib.Path(output).stem
+        print(f"[{i}/{len(planned)}] {name} ...", flush=True)
         start = time.perf_counter()
-        executed = staging / notebook.name
+        executed = staging / output
+        missing = _missing_dataset(extra)
+        if missing:
+            print(f"  {missing}\n  -> {output} says so and shows no result", flush=True)
+            stand_in = pathlib.Path(tempfile.mkdtemp(prefix="quanos-not-run-")) / output
+            not_run_notebook(notebook, extra["dataset"], stand_in)
+            notebook = stand_in
         try:  # the kernel's log level hides its start-up warnings, not the notebook's own output
-            papermill.execute_notebook(str(notebook), str(executed), parameters={"profile": profile},
+            papermill.execute_notebook(str(notebook), str(executed), parameters={"profile": profile, **extra},
                                        kernel_name=KERNEL, cwd=str(NOTEBOOKS), progress_bar=sys.stderr.isatty(),
                                        log_output=False, extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except PapermillExecutionError as error:
@@ -109,11 +160,11 @@ def run(profile, only=None, out=None):
         except Exception as error:  # no kernel, unreadable notebook, ...: one line, not a traceback
             print(f"FAILED {notebook.name}: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
-        if executed != target_dir / notebook.name:
-            shutil.move(executed, target_dir / notebook.name)  # may cross file systems
+        if executed != target_dir / output:
+            shutil.move(executed, target_dir / output)  # may cross file systems
         elapsed = time.perf_counter() - start
         runtimes[name] = {"seconds": round(elapsed, 1), "cpus": os.cpu_count()}
-        print(f"[{i}/{len(chosen)}] {name} done in {_minutes(elapsed)}", flush=True)
+        print(f"[{i}/{len(planned)}] {name} done in {_minutes(elapsed)}", flush=True)
     _record_runtimes(profile, runtimes)
     print(f"\nScorecard, profile {profile}" + (" (smoke numbers mean nothing)" if profile == "smoke" else ""))
     print(results.scorecard_markdown(profile))

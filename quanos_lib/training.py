@@ -231,7 +231,7 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
     return history
 
 
-def trained_model(name, build, train_split, config, *, val_split=None, progress=True):
+def trained_model(name, build, train_split, config, *, val_split=None, start=None, progress=True):
     """``build()`` seeded with ``config.seed`` and trained on ``train_split``, or the cached copy.
 
     With ``val_split``: early stopping on it, then, if ``config.continue_epochs``, training goes on over
@@ -239,6 +239,8 @@ def trained_model(name, build, train_split, config, *, val_split=None, progress=
     epochs run out): the maxout paper's protocol. Its history is ``history["continued"]``.
     The cache key is the model's architecture, ``config`` and the exact training (and validation)
     tensors, so a model is reused only when it would be trained identically.
+    ``start``: the state dict ``build()`` loads when it continues from trained weights (fine-tuning);
+    it joins the key, so new starting weights mean a new model.
     Returns ``(model, history)``; ``history["seconds"]`` is the training time of the original run.
     """
     seed_everything(config.seed)
@@ -246,6 +248,8 @@ def trained_model(name, build, train_split, config, *, val_split=None, progress=
     key = {"name": name, "model": repr(untrained), "config": config.changes(),
            "shapes": {k: list(v.shape) for k, v in untrained.state_dict().items()},
            "train": train_split, "val": val_split}
+    if start is not None:  # only then: every checkpoint trained from scratch keeps its key
+        key["start"] = start
 
     def build_seeded():
         seed_everything(config.seed)
@@ -269,13 +273,34 @@ def trained_model(name, build, train_split, config, *, val_split=None, progress=
 def predict_proba(model, x, batch_size=1000):
     """Class probabilities for every example of ``x`` (softmax, or a model's independent class scores;
     eval mode; the model's mode is restored)."""
-    was_training = model.training
-    model.eval()
     dev = next(model.parameters()).device
-    try:
+    with models.eval_mode(model):
         return torch.cat([models.probabilities(model, model(xb.to(dev))).cpu() for xb in x.split(batch_size)])
-    finally:
-        model.train(was_training)
+
+
+def accuracy(model, x, y):
+    """The share of ``(x, y)`` the model classifies correctly (eval mode)."""
+    return 1 - evaluate(model, x, y)["error"]
+
+
+def robustness(model, x, y, attacks_to_run, *, transfer=None):
+    """Clean accuracy and accuracy under each white-box attack, as one row ``{column: accuracy}``.
+
+    ``attacks_to_run``: ``{column: (attack, eps, kwargs)}``, each run on ``model`` itself (white-box);
+    ``transfer``: ``{column: adversarial images}`` made elsewhere (black-box), evaluated as they are.
+    """
+    row = {"clean": accuracy(model, x, y)}
+    for column, (attack, eps, kwargs) in attacks_to_run.items():
+        row[column] = accuracy(model, attacks.adversarial_examples(model, x, y, eps, attack=attack, **kwargs), y)
+    for column, x_adv in (transfer or {}).items():
+        row[column] = accuracy(model, x_adv, y)
+    return row
+
+
+def accuracy_curve(model, x, y, attack, eps_values, **kwargs):
+    """``{eps: accuracy}`` of ``model`` under its own (white-box) ``attack`` at each eps."""
+    return {eps: accuracy(model, attacks.adversarial_examples(model, x, y, eps, attack=attack, **kwargs), y)
+            for eps in eps_values}
 
 
 def summarize(probs, y):

@@ -23,11 +23,19 @@ and read from the checkpoint cache afterwards. The recipes:
 - VGG-19 on CIFAR-10 (QUANOS's "partially trained" model; the paper gives no recipe, these are the usual
   CIFAR ones): batch 128, learning rate 0.05 falling linearly to 1% of it over the run, momentum 0.9,
   weight decay 5e-4, random crops of the 4-pixel zero-padded image and horizontal flips,
-  ``scale["epochs"]`` epochs from random initialization (20-30 in the paper), snapshots kept for ANS.
+  ``scale["epochs"]`` epochs from random initialization (20-30 in the paper), snapshots kept for ANS;
+- QUANOS's step 3 and every baseline of notebook 07 (the paper gives no recipe): the partially trained
+  VGG-19, fake-quantized to a bit mapping (or left in float), trained on with the same recipe at a
+  learning rate of 0.01 falling linearly to 1% of it, for ``scale["quanos_epochs"]`` epochs: every model
+  of the comparison gets the same budget after the shared checkpoint. The adversarially trained ones
+  use the FGSM paper's objective with alpha = 0.5 at the attack's eps (8/255);
+- the black-box attacker's substitute: a VGG-19 of the same width trained separately (seed + 1) with
+  the VGG-19 recipe for ``scale["substitute_epochs"]`` epochs.
 """
 import functools
+import re
 
-from . import models, training
+from . import models, quantization, training
 
 LINEAR_RECIPE = {"batch_size": 100, "lr": 0.1, "momentum": 0.5}
 MAXOUT_RECIPE = {"batch_size": 100, "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1e-6, "momentum": 0.5,
@@ -35,6 +43,8 @@ MAXOUT_RECIPE = {"batch_size": 100, "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1
 RBF_RECIPE = {"batch_size": 100, "lr": 1.0, "momentum": 0.5}
 VGG_RECIPE = {"batch_size": 128, "lr": 0.05, "lr_linear_final": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
               "augment_padding": 4, "augment_flip": True}
+FINETUNE_RECIPE = {**VGG_RECIPE, "lr": 0.01}
+ADVERSARIAL_TRAINING = {"adv_alpha": 0.5, "adv_eps": 8 / 255}
 CONV_MAXOUT_RECIPE = {"batch_size": 128, "lr": 0.17, "lr_linear_final": 0.01, "momentum": 0.5, "momentum_final": 0.65,
                       "max_col_norm": 1.9365, "augment_padding": 8, "augment_flip": True}
 
@@ -110,3 +120,28 @@ def vgg19(cifar, scale, seed=0):
                                   snapshot_epochs=tuple(scale["snapshot_epochs"]), seed=seed, **VGG_RECIPE)
     build = functools.partial(models.VGG19, width=scale["width"], classes=len(cifar.classes))
     return training.trained_model(f"vgg19_w{scale['width']:g}", build, cifar.train, config)
+
+
+def finetuned_vgg19(cifar, scale, start, bits=None, *, label, adversarial=False, seed=0):
+    """``start`` (a trained VGG-19; a fake-quantized one starts from its float weights) fake-quantized to
+    ``bits`` (``{layer: bits}``; ``None`` keeps 32-bit float) and trained on for ``scale["quanos_epochs"]``
+    epochs (with FGSM adversarial training if ``adversarial``). ``label`` names the checkpoint file."""
+    config = training.TrainConfig(epochs=scale["quanos_epochs"], lr_linear_epochs=scale["quanos_epochs"], seed=seed,
+                                  **FINETUNE_RECIPE, **(ADVERSARIAL_TRAINING if adversarial else {}))
+    weights = quantization.float_state_dict(start)
+
+    def build():
+        model = models.VGG19(width=scale["width"], classes=len(cifar.classes))
+        model.load_state_dict(weights)
+        return quantization.quantize(model, bits) if bits else model
+
+    name = re.sub(r"[^\w.-]+", "_", f"vgg19_w{scale['width']:g}_{'adv_' if adversarial else ''}{label}")
+    return training.trained_model(name, build, cifar.train, config, start=weights)
+
+
+def substitute_vgg19(cifar, scale, seed=0):
+    """The black-box attacker's own VGG-19: same width, trained separately (seed + 1, fewer epochs)."""
+    config = training.TrainConfig(epochs=scale["substitute_epochs"], lr_linear_epochs=scale["substitute_epochs"],
+                                  seed=seed + 1, **VGG_RECIPE)
+    build = functools.partial(models.VGG19, width=scale["width"], classes=len(cifar.classes))
+    return training.trained_model(f"vgg19_substitute_w{scale['width']:g}", build, cifar.train, config)
