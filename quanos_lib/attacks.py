@@ -26,7 +26,8 @@ def fgsm(model, x, y, eps, *, targeted=False, clip=(0.0, 1.0), loss_fn=None):
 
     ``targeted=True`` treats ``y`` as the target classes and steps *down* the loss toward them.
     ``loss_fn(outputs, y)`` defaults to the model's own loss (:func:`quanos_lib.models.loss`:
-    cross-entropy for softmax classifiers), summed so that tiny per-example gradients keep their sign. Returns a new tensor on the model's device; for ``eps == 0`` it equals ``x``.
+    cross-entropy for softmax classifiers), summed so that tiny per-example gradients keep their sign.
+    Returns a new tensor on the model's device; for ``eps == 0`` it equals ``x``.
     """
     device = _device(model, x)
     x = x.detach().to(device)
@@ -131,7 +132,10 @@ def gradient_masking_checks(fgsm_curve, pgd_curve, transfer_accuracy, chance, *,
 
     - ``iterative_at_least_as_strong``: PGD accuracy <= FGSM accuracy at every eps;
     - ``white_box_at_least_as_strong_as_transfer``: PGD accuracy <= transfer accuracy where both exist;
-    - ``monotone_in_eps``: neither curve rises as eps grows;
+    - ``pgd_monotone_in_eps``: PGD accuracy never rises as eps grows. Only the iterative attack is held to
+      it: one large FGSM step overshoots (the loss along a fixed sign direction is not monotone far from
+      x), so FGSM accuracy often rises again at large eps on any model; ``fgsm_monotone_in_eps`` reports
+      it, for information, and is not a masking symptom by itself;
     - ``reaches_chance``: PGD accuracy at the largest eps is at most chance.
     """
     eps = sorted(pgd_curve)
@@ -140,6 +144,7 @@ def gradient_masking_checks(fgsm_curve, pgd_curve, transfer_accuracy, chance, *,
         "iterative_at_least_as_strong": all(pgd_curve[e] <= fgsm_curve[e] + tolerance for e in eps),
         "white_box_at_least_as_strong_as_transfer": all(pgd_curve[e] <= acc + tolerance
                                                         for e, acc in transfer_accuracy.items()),
-        "monotone_in_eps": not rises(fgsm_curve) and not rises(pgd_curve),
+        "pgd_monotone_in_eps": not rises(pgd_curve),
         "reaches_chance": pgd_curve[eps[-1]] <= chance + tolerance,
+        "fgsm_monotone_in_eps": not rises(fgsm_curve),
     }

@@ -127,8 +127,8 @@ PAPER = {
     "Q4": _entry("QUANOS vs homogeneous 8-bit at iso-accuracy: robustness gain", NB07, "abstract",
                  robustness_gain_vs_8bit=between(0.03, 0.04)),
     "Q5": _entry("QUANOS compression and energy vs 8-bit", NB07, "abstract",
-                 compression_vs_8bit=at_least(5.0, percent=False,
-                                              note="the abstract compares with the 8-bit baseline; vs 32-bit float in the notebook"),
+                 compression_vs_8bit=at_least(5.0, percent=False, note="the abstract compares with the 8-bit "
+                                              "baseline; vs 32-bit float in the notebook"),
                  energy_saving_vs_8bit=at_least(2.0, percent=False)),
     "Q6": _entry("QUANOS vs iso-compression baseline, strong white-box attacks", NB07, "abstract",
                  robustness_gain_vs_iso=at_least(0.10)),

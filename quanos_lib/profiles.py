@@ -48,8 +48,8 @@ _CONV_COMMON = {"eps": 0.1, "eps_curve": [0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.
 #
 # Notebook 07 (QUANOS vs baselines): `quanos_epochs`, the training of every compared model after the shared
 # checkpoint; `substitute_epochs`, the black-box substitute's; `attack_size`, the test images attacked;
-# `attack_eps`, the FGSM eps of the table (PGD and transfer run at `eps`); `masking_eps`, the eps grid of the gradient-masking check;
-# `pgd_steps`, PGD's iterations; `quanos_iterations`, how often Algorithm 1's steps 2-4 run.
+# `attack_eps`, the white-box eps of the table (FGSM and PGD; transfer runs at `eps`); `masking_eps`, the eps grid of
+# the gradient-masking check; `pgd_steps`, PGD's iterations; `quanos_iterations`, how often Algorithm 1's steps 2-4 run.
 _VGG_COMMON = {"eps": 8 / 255, "eps_panel": [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255],
                "random_orders": 3, "finetune_epochs": 0,
                "attack_eps": [2 / 255, 8 / 255], "masking_eps": [0.0, 2 / 255, 8 / 255, 16 / 255, 64 / 255],

@@ -82,10 +82,12 @@ def not_run_notebook(source, dataset, destination):
     import nbformat
     notebook = nbformat.read(str(source), as_version=4)
     keep = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
-    notebook.cells = [cell for cell in notebook.cells[:keep + 1] if "injected-parameters" not in cell.metadata.get("tags", [])]
+    notebook.cells = [cell for cell in notebook.cells[:keep + 1]
+                      if "injected-parameters" not in cell.metadata.get("tags", [])]
     name = {"cifar100": "CIFAR-100"}.get(dataset, dataset)
     notebook.cells.append(nbformat.v4.new_markdown_cell(
-        f"## Not run on {name}\n\n**{name} is not available on the machine that produced this notebook** (no local copy "
+        f"## Not run on {name}\n\n**{name} is not available on the machine that produced this notebook** "
+        f"(no local copy "
         f"under `$QUANOS_DATA` and no internet to download it), so this notebook was not run on it and shows no "
         f"{name} result: every number of notebook 07 is in `07_quanos_cifar10.ipynb`, on CIFAR-10. On a machine with "
         f"internet, `./reproduce.sh --only 07` downloads {name} (torchvision) and runs this notebook in full."))

@@ -24,6 +24,7 @@ configuration and reused by every notebook that asks for the same one.
 """
 import copy
 import dataclasses
+import os
 import random
 import time
 
@@ -182,9 +183,11 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
     history = {"loss": [], "train_error": [], "val_error": [], "val_loss": [], "lr": [], "momentum": [],
                "best_epoch": None, "best_val_loss": None, "snapshots": {}}
     best_error, best_state, since_best, step = float("inf"), None, 0, 0
-    # `disable` is passed only to switch the bar off, so that TQDM_DISABLE=1 (set by the runner) still applies.
+    # tqdm's notebook bar overrides $TQDM_DISABLE (set by the runner: a widget saved in a notebook shows as
+    # a stuck "0%" line), so it is honoured here.
+    quiet = not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0", "false", "False")
     bar = tqdm(range(config.epochs if epochs is None else epochs), desc="training", unit="epoch", leave=False,
-               **({} if progress else {"disable": True}))
+               disable=quiet)
     for epoch in bar:
         model.train()
         momentum = _momentum(config, epoch)

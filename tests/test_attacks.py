@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from quanos_lib import attacks, models
 
@@ -104,3 +105,65 @@ def test_fgsm_works_inside_a_no_grad_block(tiny_mlp, batch):
     with torch.no_grad():
         inside = attacks.fgsm(tiny_mlp, *batch, 0.1)
     assert torch.equal(inside, attacks.fgsm(tiny_mlp, *batch, 0.1))
+
+
+# --- PGD ---------------------------------------------------------------------------------------------------
+
+
+def test_pgd_stays_in_the_eps_ball_and_the_image_range(tiny_mlp, batch):
+    x, y = batch
+    x_adv = attacks.pgd(tiny_mlp, x, y, 0.1, steps=7)
+    assert (x_adv - x).abs().max() <= 0.1 + 1e-6
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (x_adv - x).abs().max() > 0.09  # it does move, up to the boundary
+
+
+def test_pgd_with_one_full_step_and_no_random_start_is_fgsm(tiny_mlp, batch):
+    x, y = batch
+    assert torch.allclose(attacks.pgd(tiny_mlp, x, y, 0.1, steps=1, step_size=0.1, random_start=False),
+                          attacks.fgsm(tiny_mlp, x, y, 0.1), atol=1e-6)
+
+
+def test_pgd_is_at_least_as_strong_as_fgsm(tiny_mlp, batch):
+    x, y = batch
+    tiny_mlp.eval()
+    loss = lambda inputs: F.cross_entropy(tiny_mlp(inputs), y, reduction="none")  # noqa: E731
+    fgsm_loss, pgd_loss = loss(attacks.fgsm(tiny_mlp, x, y, 0.2)), loss(attacks.pgd(tiny_mlp, x, y, 0.2, steps=20))
+    assert pgd_loss.mean() > fgsm_loss.mean()
+    assert (pgd_loss >= fgsm_loss - 1e-4).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("mode", [True, False])
+def test_pgd_keeps_fgsms_guarantees(tiny_mlp, batch, mode):
+    x, y = batch
+    before = x.clone()
+    tiny_mlp.train(mode)
+    assert torch.equal(attacks.pgd(tiny_mlp, x, y, 0.0), x)
+    first, second = attacks.pgd(tiny_mlp, x, y, 0.1, seed=3), attacks.pgd(tiny_mlp, x, y, 0.1, seed=3)
+    assert torch.equal(first, second)  # a seeded random start: deterministic ...
+    assert not torch.equal(first, attacks.pgd(tiny_mlp, x, y, 0.1, seed=4))  # ... and the seed matters
+    assert torch.equal(x, before) and tiny_mlp.training is mode
+    assert all(p.grad is None for p in tiny_mlp.parameters())
+
+
+def test_white_box_attacks_differentiate_a_fake_quantized_model(batch):
+    from quanos_lib import quantization
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
+    quantization.quantize(model, quantization.uniform_bits(model, 4))
+    x, y = batch
+    model.eval()
+    before = F.cross_entropy(model(x), y)
+    assert F.cross_entropy(model(attacks.pgd(model, x, y, 0.1)), y) > before  # the STE gradient is useful
+    assert F.cross_entropy(model(attacks.fgsm(model, x, y, 0.1)), y) > before
+
+
+def test_gradient_masking_checks_flag_each_symptom():
+    fgsm = {0.0: 0.9, 0.1: 0.5, 0.3: 0.3}
+    honest = attacks.gradient_masking_checks(fgsm, {0.0: 0.9, 0.1: 0.2, 0.3: 0.0}, {0.1: 0.6}, chance=0.1)
+    assert all(honest.values())
+    masked = attacks.gradient_masking_checks(fgsm, {0.0: 0.9, 0.1: 0.6, 0.3: 0.7}, {0.1: 0.4}, chance=0.1)
+    assert not any(check for name, check in masked.items() if name != "fgsm_monotone_in_eps")
+    overshoot = attacks.gradient_masking_checks({0.0: 0.9, 0.1: 0.1, 0.3: 0.2}, {0.0: 0.9, 0.1: 0.0, 0.3: 0.0},
+                                                {0.1: 0.5}, chance=0.1)
+    assert not overshoot.pop("fgsm_monotone_in_eps") and all(overshoot.values())  # FGSM's rise alone is no masking

@@ -74,3 +74,32 @@ def test_model_size_and_dequantize():
     weight = model.linear.parametrizations.weight.original.detach().clone()
     quantization.dequantize(model)
     assert torch.equal(model.linear.weight, weight) and not model.linear._forward_pre_hooks
+
+
+def _two_layer_model():
+    return nn.Sequential(nn.Linear(100, 100, bias=False), nn.Linear(100, 100, bias=False))
+
+
+def test_baselines_bit_widths_and_iso_compression_width():
+    model = _two_layer_model()
+    assert quantization.uniform_bits(model, 8) == {"0": 8, "1": 8}
+    for k in (2, 5, 16):
+        assert quantization.iso_size_bits(model, quantization.uniform_bits(model, k)) == k
+    assert quantization.iso_size_bits(model, {"0": 2, "1": 16}) == 9  # equal layers: the mean width
+    assert quantization.iso_size_bits(model, {"0": 2, "1": 3}) == 3   # a tie (2.5): the larger width
+
+
+def test_weight_quantizer_says_its_width_in_the_models_repr():
+    model = quantization.quantize(_two_layer_model(), {"0": 3, "1": 7})
+    assert "bits=3" in repr(model) and "bits=7" in repr(model)
+
+
+def test_float_state_dict_loads_into_the_float_twin_and_leaves_the_quantized_model_intact():
+    torch.manual_seed(0)
+    model = _two_layer_model()
+    weights = model[0].weight.detach().clone()
+    quantization.quantize(model, {"0": 2, "1": 2})
+    twin = _two_layer_model()
+    twin.load_state_dict(quantization.float_state_dict(model))
+    assert torch.equal(twin[0].weight, weights)
+    assert model(torch.rand(3, 100)).shape == (3, 100)  # still quantized and working

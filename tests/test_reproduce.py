@@ -27,3 +27,22 @@ def test_select_notebooks_runs_the_scorecard_last_and_rejects_unknown_numbers():
 def test_unknown_number_through_the_runner_is_one_line(capsys):
     assert reproduce.main(["--profile", "smoke", "--only", "42"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_notebook_07_runs_again_on_cifar100_into_its_own_output():
+    assert "07_quanos_cifar100" not in [nb.stem for nb in reproduce.select_notebooks()]  # an output, not a source
+    planned = [(source.stem, output, extra)
+               for source, output, extra in reproduce.runs(reproduce.select_notebooks(["07"]))]
+    assert planned[:2] == [("07_quanos_cifar10", "07_quanos_cifar10.ipynb", {}),
+                           ("07_quanos_cifar10", "07_quanos_cifar100.ipynb", {"dataset": "cifar100"})]
+    assert planned[-1][0] == "99_scorecard"
+
+
+def test_a_variant_without_its_data_keeps_the_introduction_and_says_it_was_not_run(tmp_path):
+    import nbformat
+    source = reproduce.NOTEBOOKS / "07_quanos_cifar10.ipynb"
+    reproduce.not_run_notebook(source, "cifar100", tmp_path / "out.ipynb")
+    cells = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4).cells
+    assert "parameters" in cells[-2].metadata["tags"]  # nothing after the parameters but the note
+    assert cells[-1].cell_type == "markdown" and "CIFAR-100 is not available" in cells[-1].source
+    assert all(cell.cell_type == "markdown" or "parameters" in cell.metadata.get("tags", []) for cell in cells)
