@@ -157,8 +157,9 @@ def filter_grids(weights, *, units=10, pieces=5, side=28, title=""):
     return fig
 
 
-def grouped_bars(table, *, x, y, hue, title="", ylabel="", percent=True):
-    """A seaborn bar chart of a long-form table (e.g. model x {clean, FGSM} error, or ours vs paper)."""
+def grouped_bars(table, *, x, y, hue, title="", ylabel="", percent=True, logy=False, legend_outside=False):
+    """A seaborn bar chart of a long-form table (e.g. model x {clean, FGSM} error, or ours vs paper).
+    ``legend_outside`` puts the legend to the right of the axes, for charts whose bars would hide it."""
     table = table.copy()
     if percent:
         table[y] = table[y] * 100
@@ -166,8 +167,10 @@ def grouped_bars(table, *, x, y, hue, title="", ylabel="", percent=True):
     sns.barplot(data=table, x=x, y=y, hue=hue, ax=ax)
     for container in ax.containers:
         ax.bar_label(container, fmt="%.1f" if percent else "%.3g", fontsize=7, padding=1)
-    ax.set(xlabel="", ylabel=ylabel or (f"{y} (%)" if percent else y), title=title)
+    ax.set(xlabel="", ylabel=ylabel or (f"{y} (%)" if percent else y), title=title, yscale="log" if logy else "linear")
     ax.tick_params(axis="x", labelrotation=15)
+    if legend_outside:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.tight_layout()
     return fig
 
