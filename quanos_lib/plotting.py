@@ -255,7 +255,10 @@ def accuracy_vs_eps(curves, *, chance=None, title=""):
                 color=colors[label.split(",")[0]], label=label)
     if chance is not None:
         ax.axhline(100 * chance, color="gray", linewidth=0.8, linestyle=":", label="chance")
-    ax.set(xlabel="eps (x 1/255)", ylabel="accuracy (%)", xscale="symlog", title=title)
+    ticks = sorted({255 * eps for curve in curves.values() for eps in curve})
+    ax.set_xscale("symlog", linthresh=1)  # 0 and the small eps stay visible beside the large ones
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set(xlabel="eps (x 1/255)", ylabel="accuracy (%)", xlim=(0, 1.1 * ticks[-1]), title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
