@@ -122,6 +122,11 @@ def _predicted_classes(model, x, batch_size=1000):
         return torch.cat([model(b.to(_device(model, b))).argmax(1).cpu() for b in x.split(batch_size)])
 
 
+# The checks of gradient_masking_checks that a model must pass; "fgsm_monotone_in_eps" is for information.
+MASKING_CHECKS = ("iterative_at_least_as_strong", "white_box_at_least_as_strong_as_transfer", "pgd_monotone_in_eps",
+                  "reaches_chance")
+
+
 def gradient_masking_checks(fgsm_curve, pgd_curve, transfer_accuracy, chance, *, tolerance=0.01):
     """The standard sanity checks for an apparent robustness that may only be masked gradients
     (Athalye, Carlini & Wagner, 2018; Carlini et al., "On evaluating adversarial robustness", 2019).
