@@ -87,10 +87,10 @@ def not_run_notebook(source, dataset, destination):
     name = {"cifar100": "CIFAR-100"}.get(dataset, dataset)
     notebook.cells.append(nbformat.v4.new_markdown_cell(
         f"## Not run on {name}\n\n**{name} is not available on the machine that produced this notebook** "
-        f"(no local copy "
-        f"under `$QUANOS_DATA` and no internet to download it), so this notebook was not run on it and shows no "
-        f"{name} result: every number of notebook 07 is in `07_quanos_cifar10.ipynb`, on CIFAR-10. On a machine with "
-        f"internet, `./reproduce.sh --only 07` downloads {name} (torchvision) and runs this notebook in full."))
+        f"(no local copy under `$QUANOS_DATA` and no internet to download it), so this notebook was not run on it "
+        f"and shows no {name} result: every number of notebook {source.name[:2]} is in `{source.name}`. On a machine "
+        f"with internet, `./reproduce.sh --only {source.name[:2]}` downloads {name} (torchvision) and runs this "
+        f"notebook in full."))
     nbformat.write(notebook, str(destination))
 
 
