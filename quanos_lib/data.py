@@ -208,11 +208,14 @@ def _load_cifar(cifar_class, name, root):
     return Dataset(name, splits[True], splits[False], list(dataset.classes), info)
 
 
+# The datasets' names as results and notebooks print them.
+NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+
 # Each loader takes the data root and returns a full Dataset.
 LOADERS = {
     "mnist": _load_mnist,
-    "cifar10": lambda root: _load_cifar(torchvision.datasets.CIFAR10, "CIFAR-10", root),
-    "cifar100": lambda root: _load_cifar(torchvision.datasets.CIFAR100, "CIFAR-100", root),
+    "cifar10": lambda root: _load_cifar(torchvision.datasets.CIFAR10, NAMES["cifar10"], root),
+    "cifar100": lambda root: _load_cifar(torchvision.datasets.CIFAR100, NAMES["cifar100"], root),
 }
 
 

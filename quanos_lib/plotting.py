@@ -167,7 +167,8 @@ def grouped_bars(table, *, x, y, hue, title="", ylabel="", percent=True, logy=Fa
     sns.barplot(data=table, x=x, y=y, hue=hue, ax=ax)
     for container in ax.containers:
         ax.bar_label(container, fmt="%.1f" if percent else "%.3g", fontsize=7, padding=1)
-    ax.set(xlabel="", ylabel=ylabel or (f"{y} (%)" if percent else y), title=title, yscale="log" if logy else "linear")
+    ax.set(xlabel="", ylabel=ylabel or (f"{y} (%)" if percent else y), title=title,
+           yscale="log" if logy else "linear")
     ax.tick_params(axis="x", labelrotation=15)
     if legend_outside:
         sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), fontsize=8)

@@ -77,14 +77,25 @@ def _missing_dataset(parameters):
 
 
 def not_run_notebook(source, dataset, destination):
-    """Write the introduction and parameters of ``source`` plus one cell saying that it was not run on
-    ``dataset`` because the dataset is unavailable: no result, no invented number."""
+    """Write the introduction and parameters of ``source``, one cell that tries to load ``dataset`` (its
+    executed output is the data layer's own message), and one saying that the notebook was not run on it
+    because the dataset is unavailable: no result, no invented number."""
     import nbformat
+
+    from . import data
     notebook = nbformat.read(str(source), as_version=4)
     keep = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
     notebook.cells = [cell for cell in notebook.cells[:keep + 1]
                       if "injected-parameters" not in cell.metadata.get("tags", [])]
-    name = {"cifar100": "CIFAR-100"}.get(dataset, dataset)
+    name = data.NAMES.get(dataset, dataset)
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "from IPython.display import Markdown, display\n\n"
+        "from quanos_lib import data, profiles\n\n"
+        "run = profiles.get(profile)\n"
+        "try:\n"
+        "    data.load(dataset)\n"
+        "except data.DataUnavailableError as error:\n"
+        "    display(Markdown(f\"**Profile `{run.name}`, dataset `{dataset}`: not available.** {error}\"))"))
     notebook.cells.append(nbformat.v4.new_markdown_cell(
         f"## Not run on {name}\n\n**{name} is not available on the machine that produced this notebook** "
         f"(no local copy under `$QUANOS_DATA` and no internet to download it), so this notebook was not run on it "

@@ -43,6 +43,8 @@ def test_a_variant_without_its_data_keeps_the_introduction_and_says_it_was_not_r
     source = reproduce.NOTEBOOKS / "07_quanos_cifar10.ipynb"
     reproduce.not_run_notebook(source, "cifar100", tmp_path / "out.ipynb")
     cells = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4).cells
-    assert "parameters" in cells[-2].metadata["tags"]  # nothing after the parameters but the note
+    assert "parameters" in cells[-3].metadata["tags"]  # after the parameters: the loading attempt and the note
+    assert cells[-2].cell_type == "code" and "data.load(dataset)" in cells[-2].source
     assert cells[-1].cell_type == "markdown" and "CIFAR-100 is not available" in cells[-1].source
-    assert all(cell.cell_type == "markdown" or "parameters" in cell.metadata.get("tags", []) for cell in cells)
+    code = [cell for cell in cells if cell.cell_type == "code"]
+    assert code[:-1] == [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]  # no other code
