@@ -5,7 +5,8 @@
 Choices (QUANOS leaves them open), made once for the companion:
 - ``a_l`` is the activation a layer passes on: for a VGG-19 conv layer ``features.conv{b}_{i}``, the
   output of its block *after batch norm and ReLU* (``features.relu{b}_{i}``); for the classifier,
-  its logits. Other models name the modules to hook directly.
+  its logits. For any other model, by default, each conv and linear layer's own output; or name the
+  modules to hook.
 - ``x_adv`` is the FGSM example of ``x`` made from the model itself (clipped to [0, 1]), with the
   model in eval mode (batch-norm running statistics, no dropout).
 - The ratio is computed per example and then averaged over the evaluation data.
@@ -16,25 +17,29 @@ hooks that are removed afterwards; no model copies and no per-layer reruns.
 """
 import copy
 
+import pandas as pd
 import torch
 
-from . import attacks, models, training
+from . import attacks, evaluation, models, quantization
 
 
 def default_layers(model):
-    """``{layer name: module whose output is a_l}``: for VGG-19 its 16 convs (after ReLU) and the classifier."""
+    """``{layer name: module whose output is a_l}``: for VGG-19 its 16 convs (after ReLU) and the classifier;
+    for any other model, every conv and linear layer (its own output)."""
     if hasattr(model, "conv_names"):
         layers = {name: name.replace(".conv", ".relu") for name in model.conv_names()}
         layers["classifier"] = "classifier"
         return layers
-    raise ValueError("name the layers: adversarial_noise_sensitivity(..., layers=[module names])")
+    return {name: name for name in quantization.quantizable_layers(model)}
 
 
-def adversarial_noise_sensitivity(model, x, y, eps, layers=None, *, batch_size=500, clip=(0.0, 1.0)):
-    """``{layer name: ANS}`` averaged over the examples ``(x, y)``.
+def adversarial_noise_sensitivity(model, split, eps, layers=None, *, batch_size=500, clip=(0.0, 1.0)):
+    """``{layer name: ANS}`` averaged over the examples of ``split`` (a :class:`quanos_lib.data.Split` of training
+    or validation images: ANS chooses the bit widths, so it should not see the test images that score them).
 
     ``layers``: ``None`` (:func:`default_layers`), a list of module names, or ``{name: module name}``.
     """
+    split = split.float()  # uint8 images (CIFAR in memory) -> [0, 1]
     layers = default_layers(model) if layers is None else layers
     if not isinstance(layers, dict):
         layers = {name: name for name in layers}
@@ -53,7 +58,7 @@ def adversarial_noise_sensitivity(model, x, y, eps, layers=None, *, batch_size=5
     totals, count = dict.fromkeys(layers, 0.0), 0
     try:
         with models.eval_mode(model):
-            for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+            for xb, yb in zip(split.x.split(batch_size), split.y.split(batch_size)):
                 x_adv = attacks.fgsm(model, xb, yb, eps, clip=clip)  # its forward pass records the clean a_l
                 clean = dict(captured)
                 with torch.no_grad():
@@ -79,6 +84,18 @@ def removable_layers(model):
     return [name for name in model.conv_names() if modules[name].in_channels == modules[name].out_channels]
 
 
+def removal_orders(model, ans_values, random_orders=0, seed=0):
+    """The orders in which Q2 removes the removable layers: by ANS, highest first and lowest first, and
+    ``random_orders`` random orders (the controls; order k is drawn with seed ``seed + k``)."""
+    removable = removable_layers(model)
+    by_ans = sorted(removable, key=lambda name: ans_values[name], reverse=True)
+    orders = {"highest ANS first": by_ans, "lowest ANS first": by_ans[::-1]}
+    for k in range(random_orders):
+        shuffled = torch.randperm(len(removable), generator=torch.Generator().manual_seed(seed + k)).tolist()
+        orders[f"random order {k + 1}"] = [removable[i] for i in shuffled]
+    return orders
+
+
 def remove_layers(model, names):
     """A copy of ``model`` with the conv blocks ``names`` (``features.conv{b}_{i}``) replaced by the identity."""
     pruned = copy.deepcopy(model)
@@ -99,7 +116,7 @@ def rank_correlation(a, b):
     return float((centered[0] * centered[1]).sum() / (centered[0].norm() * centered[1].norm()))
 
 
-def removal_curve(model, order, x, y, eps, *, finetune=None):
+def removal_curve(model, order, split, eps, *, finetune=None):
     """Clean and FGSM accuracy of ``model`` with the first 0, 1, ..., len(order) layers of ``order`` removed.
 
     ``finetune(pruned)``, if given, trains each pruned copy briefly before it is measured.
@@ -110,8 +127,15 @@ def removal_curve(model, order, x, y, eps, *, finetune=None):
         pruned = remove_layers(model, order[:k])
         if finetune is not None and k:
             finetune(pruned)
-        report = training.evaluate_fgsm(pruned, x, y, eps)
+        report = evaluation.fgsm_report(pruned, split, eps)
         curve["removed"].append(k)
         curve["clean"].append(1 - report["clean_error"])
         curve["adversarial"].append(1 - report["adv_error"])
     return curve
+
+
+def curve_means(curves):
+    """Each removal curve's mean FGSM and clean accuracy over its points (a DataFrame, one row per order)."""
+    return pd.DataFrame({label: {"mean FGSM accuracy": sum(curve["adversarial"]) / len(curve["adversarial"]),
+                                 "mean clean accuracy": sum(curve["clean"]) / len(curve["clean"])}
+                         for label, curve in curves.items()}).T

@@ -10,7 +10,8 @@ no per-sample PIL transform in the hot path. MNIST is stored as float32 in [0, 1
 Normalization, where a model wants it, lives inside the model, so attacks and eps are in [0, 1] pixel space.
 
 Every :class:`Dataset` carries ``info``: name, split sizes, whether the files' checksums matched the
-official ones (``verified``) and a fingerprint of the files. Results store it next to each number.
+official ones (``verified``), a fingerprint of the files and their folder relative to the data folder
+(``source``; never a machine path). Results store it next to each number.
 A copy whose checksums do not match loads with a loud :class:`UnverifiedDataWarning`, never silently.
 """
 import hashlib
@@ -40,6 +41,11 @@ def data_root():
     return cache / "quanos" / "data"
 
 
+def to_float(x):
+    """Images as float32 in [0, 1]: uint8 images are divided by 255, float ones are returned as they are."""
+    return x if x.is_floating_point() else x.float().div_(255.0)
+
+
 @dataclass
 class Split:
     """One split: images ``x`` (N x C x H x W; float32 in [0, 1], or uint8) and integer labels ``y``."""
@@ -52,7 +58,7 @@ class Split:
 
     def float(self):
         """The same split with float32 images in [0, 1] (uint8 images are divided by 255)."""
-        return self if self.x.is_floating_point() else Split(self.x.float().div_(255.0), self.y)
+        return self if self.x.is_floating_point() else Split(to_float(self.x), self.y)
 
     def subset(self, size, seed=0):
         """``size`` examples drawn without replacement, the same ones for the same seed (None: all)."""
@@ -80,8 +86,7 @@ class Split:
         images always come out as float32 in [0, 1]."""
         index = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         for chunk in index.split(batch_size):
-            x = self.x[chunk]
-            yield (x if x.is_floating_point() else x.float().div_(255.0)), self.y[chunk]
+            yield to_float(self.x[chunk]), self.y[chunk]
 
 
 @dataclass
@@ -145,12 +150,12 @@ def verify_files(expected):
     return verified, fingerprint
 
 
-def _unavailable(name, root, error):
+def _unavailable(name, error):
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     cause = lines[-1] if lines else type(error).__name__  # the last line is the most specific (the mirror's error)
     return DataUnavailableError(
-        f"{name} is not in {root} and could not be downloaded ({cause}). "
-        f"Connect to the internet and run again (torchvision downloads it into that folder), "
+        f"{name} is not in the data folder (QUANOS_DATA, else ~/.cache/quanos/data) and could not be downloaded "
+        f"({cause}). Connect to the internet and run again (torchvision downloads it into that folder), "
         f"or set QUANOS_DATA to a folder that holds {name} in torchvision's layout.")
 
 
@@ -159,7 +164,7 @@ def _load_mnist(root):
         train = torchvision.datasets.MNIST(root, train=True, download=True)
         test = torchvision.datasets.MNIST(root, train=False, download=True)
     except (RuntimeError, OSError) as error:
-        raise _unavailable("MNIST", root, error) from None
+        raise _unavailable("MNIST", error) from None
     raw = pathlib.Path(train.raw_folder)
     # torchvision keeps the downloaded .gz files; their md5s are the official ones it checks on download.
     verified, fingerprint = verify_files({raw / name: md5 for name, md5 in torchvision.datasets.MNIST.resources})
@@ -167,7 +172,8 @@ def _load_mnist(root):
     def tensors(ds):
         return Split(ds.data.unsqueeze(1).float().div_(255.0), ds.targets.clone())
 
-    info = {"name": "MNIST", "source": str(raw), "verified": verified, "fingerprint": fingerprint}
+    info = {"name": "MNIST", "source": raw.relative_to(root).as_posix(), "verified": verified,
+            "fingerprint": fingerprint}
     return Dataset("MNIST", tensors(train), tensors(test), list(range(10)), info)
 
 
@@ -192,7 +198,7 @@ def _load_cifar(cifar_class, name, root):
         try:  # downloads the official archive and checks it
             cifar_class(root, train=True, download=True)
         except (RuntimeError, OSError) as error:
-            raise _unavailable(name, root, error) from None
+            raise _unavailable(name, error) from None
     verified, fingerprint = verify_files(expected)
     reader = cifar_class if verified else _unchecked(cifar_class)
     splits = {}
@@ -200,8 +206,8 @@ def _load_cifar(cifar_class, name, root):
         dataset = reader(root, train=train)
         images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # uint8, N x 3 x 32 x 32
         splits[train] = Split(images, torch.tensor(dataset.targets, dtype=torch.long))
-    info = {"name": name if verified else f"{name} (unverified copy)", "source": str(folder), "verified": verified,
-            "fingerprint": fingerprint}
+    info = {"name": name if verified else f"{name} (unverified copy)", "source": cifar_class.base_folder,
+            "verified": verified, "fingerprint": fingerprint}
     notices = sorted(folder.glob("NOT-OFFICIAL*.txt"))  # the offline stand-in says what it is
     if notices:
         info["notice"] = notices[0].read_text().strip().splitlines()[0]
@@ -227,7 +233,7 @@ def load(name, *, train_size=None, test_size=None, seed=0):
     root = data_root()
     dataset = LOADERS[name.lower()](root)
     if not dataset.info["verified"]:
-        warnings.warn(f"{dataset.name} in {dataset.info['source']} does NOT match the official checksums "
+        warnings.warn(f"{dataset.name} (data folder: {dataset.info['source']}) does NOT match the official checksums "
                       f"(fingerprint {dataset.info['fingerprint']}): results are recorded as "
                       f"\"{dataset.info['name']}\", unverified.", UnverifiedDataWarning, stacklevel=2)
     dataset.info.update(train_size=len(dataset.train), test_size=len(dataset.test))

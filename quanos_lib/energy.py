@@ -19,6 +19,7 @@ its numbers per bit width are not available here. The companion's model, written
 Layers are quantized with one width for their weights and input activations
 (:mod:`quanos_lib.quantization`), so a layer with k bits costs ``mac_energy_pj(k, k)`` per MAC.
 """
+import pandas as pd
 import torch
 from torch import nn
 
@@ -56,7 +57,7 @@ def mac_counts(model, input_shape=(3, 32, 32)):
             handles.append(module.register_forward_hook(count(name)))
     try:
         with models.eval_mode(model):
-            model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
+            model(torch.zeros(1, *input_shape, device=models.device(model)))
     finally:
         for handle in handles:
             handle.remove()
@@ -78,3 +79,14 @@ def costs(model, bits=None, input_shape=(3, 32, 32)):
     return {"mean bits": sum(bits.values()) / len(bits) if bits else 32,
             "size (kbit)": quantization.model_size_bits(model, bits) / 1e3,
             "energy (µJ)": energy_per_inference_uj(model, bits, input_shape)}
+
+
+def cost_table(model, plans, references, input_shape=(3, 32, 32)):
+    """:func:`costs` of every mapping in ``plans`` (``{label: bits or None}``), one row each, with the ratios
+    against each reference row of ``references`` (``{short name: row label}``): ``compression vs <short name>``
+    (the reference's size over the row's) and ``energy saving vs <short name>``."""
+    table = pd.DataFrame({label: costs(model, bits, input_shape) for label, bits in plans.items()}).T
+    for short, row in references.items():
+        table[f"compression vs {short}"] = table.loc[row, "size (kbit)"] / table["size (kbit)"]
+        table[f"energy saving vs {short}"] = table.loc[row, "energy (µJ)"] / table["energy (µJ)"]
+    return table

@@ -12,6 +12,7 @@ Linear models of the FGSM paper (notebook 01):
   like any other classifier.
 """
 import contextlib
+import itertools
 import math
 from collections import OrderedDict
 
@@ -143,13 +144,22 @@ class Ensemble(nn.Module):
 
 @contextlib.contextmanager
 def eval_mode(model):
-    """Put ``model`` in eval mode (batch-norm running statistics, no dropout) and restore its mode after."""
-    was_training = model.training
+    """Put ``model`` in eval mode (batch-norm running statistics, no dropout) and restore, afterwards, the mode
+    every submodule had before, one by one (as advertorch's ``ctx_noparamgrad_and_eval`` does): a model with a
+    frozen part (say, a batch-norm layer kept in eval mode while the rest trains) comes back exactly as it was."""
+    modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
         yield model
     finally:
-        model.train(was_training)
+        for module, training in modes:
+            module.training = training
+
+
+def device(model, default="cpu"):
+    """The device a model lives on: that of its first parameter (or buffer); ``default`` for a model with neither."""
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device(default)
 
 
 def independent_classes(model):

@@ -14,6 +14,12 @@ QUANOS values come from the abstract only (the full text is not available): shap
 """
 from dataclasses import dataclass
 
+# The papers' own settings, named once and used everywhere (never written as literals elsewhere).
+FGSM_EPS_MNIST = 0.25    # the FGSM paper's eps on MNIST pixels in [0, 1] (F1, F2, F4, F6-F17)
+FGSM_EPS_CIFAR10 = 0.1   # ... on CIFAR-10 in the maxout paper's GCN + ZCA preprocessed space (F3, F18)
+ADV_ALPHA = 0.5          # the FGSM paper's adversarial objective: alpha * J(x) + (1 - alpha) * J(x_adv)
+QUANOS_K_INITIAL = 16    # QUANOS's bit rule k_l = k_initial - round(k_initial * ANS_l)
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -135,3 +141,9 @@ PAPER = {
     "Q7": _entry("QUANOS + adversarial training vs adversarial training alone", NB07, "abstract",
                  robustness_gain_with_adv_training=between(0.05, 0.16)),
 }
+
+
+def claimed(exp_id, metric):
+    """The paper's value for ``metric`` of experiment ``exp_id``, or None where it reports none."""
+    claim = PAPER[exp_id]["claims"].get(metric)
+    return claim.value if claim is not None else None

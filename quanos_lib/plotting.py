@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from . import results
+from . import evaluation, results
 
 PNG_METADATA = {"Software": None}
 PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None}
@@ -60,20 +60,31 @@ def _show(ax, image, title, cmap="gray", symmetric=False):
     ax.axis("off")
 
 
-def clean_vs_adversarial(clean, adversarial, clean_titles, adversarial_titles, *, title=""):
-    """Two rows of images: clean examples above, their adversarial versions below, each with a caption."""
+def _captions(model, images, class_names):
+    return prediction_captions(evaluation.predict_proba(model, images), class_names)
+
+
+def attack_examples(model, clean, adversarial, class_names, *, title="", show=None):
+    """Two rows of images: clean examples above, their adversarial versions below, each captioned with the
+    model's prediction and its probability. ``show`` maps a batch of inputs to displayable images (e.g. undoing
+    a preprocessing); by default the inputs are shown as they are."""
+    show = show or (lambda images: images)
     n = len(clean)
     fig, axes = plt.subplots(2, n, figsize=(1.3 * n, 3.2), squeeze=False)
-    for i in range(n):
-        _show(axes[0, i], clean[i], clean_titles[i])
-        _show(axes[1, i], adversarial[i], adversarial_titles[i])
+    for row, (images, captions) in enumerate(((clean, _captions(model, clean, class_names)),
+                                              (adversarial, _captions(model, adversarial, class_names)))):
+        for i, image in enumerate(show(images.cpu())):
+            _show(axes[row, i], image, captions[i])
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def linear_weights_figure(weights, clean, adversarial, clean_titles, adversarial_titles, *, title=""):
-    """The FGSM paper's Figure 2: (a) the weights, (b) their sign, (c) clean and (d) adversarial examples."""
+def linear_weights_figure(model, clean, adversarial, class_names, *, title=""):
+    """The FGSM paper's Figure 2 for a model with one linear layer on 28 x 28 images (``model.linear``):
+    (a) the weights, (b) their sign, (c) clean and (d) adversarial examples with the model's predictions."""
+    weights = model.linear.weight.detach().cpu().reshape(28, 28)
+    clean_titles, adversarial_titles = _captions(model, clean, class_names), _captions(model, adversarial, class_names)
     n = len(clean)
     fig = plt.figure(figsize=(2.2 + 1.1 * n, 4.2))
     grid = fig.add_gridspec(2, n + 2, width_ratios=[2, 2] + [1] * n)
@@ -81,30 +92,30 @@ def linear_weights_figure(weights, clean, adversarial, clean_titles, adversarial
     _show(fig.add_subplot(grid[:, 1]), np.sign(weights), "(b) sign(w)", symmetric=True)
     for i in range(n):
         _show(fig.add_subplot(grid[0, 2 + i]), clean[i], ("(c) clean\n" if i == 0 else "\n") + clean_titles[i])
-        _show(fig.add_subplot(grid[1, 2 + i]), adversarial[i],
+        _show(fig.add_subplot(grid[1, 2 + i]), adversarial[i].cpu(),
               ("(d) adversarial\n" if i == 0 else "\n") + adversarial_titles[i])
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def regularization_sweep(sweeps, *, title=""):
+def regularization_sweep(tables, xlabels, *, symlog=None, title=""):
     """One panel per regularizer (clean and FGSM test error against its strength), then a trade-off
     panel (FGSM error against clean error, every trained model a point) where the methods meet.
 
-    ``sweeps``: ``{method: {"x": [...], "xlabel": str, "clean_error": [...], "adv_error": [...],
-    "xscale": "linear" or "symlog", "linthresh": float (for symlog)}}``.
+    ``tables``: ``{method: DataFrame indexed by strength with columns clean_error and adv_error}``;
+    ``xlabels``: ``{method: axis label}``; ``symlog``: ``{method: linear threshold}`` for a symlog strength axis.
     """
-    fig, axes = plt.subplots(1, len(sweeps) + 1, figsize=(4.6 * (len(sweeps) + 1), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(tables) + 1, figsize=(4.6 * (len(tables) + 1), 3.8), squeeze=False)
     axes = axes[0]
-    for ax, (method, sweep) in zip(axes, sweeps.items()):
-        ax.plot(sweep["x"], np.multiply(sweep["clean_error"], 100), marker="o", label="clean error")
-        ax.plot(sweep["x"], np.multiply(sweep["adv_error"], 100), marker="s", label="FGSM error")
-        if sweep.get("xscale") == "symlog":
-            ax.set_xscale("symlog", linthresh=sweep["linthresh"])
-        ax.set(xlabel=sweep["xlabel"], ylabel="test error (%)", title=method, ylim=(-2, 102))
+    for ax, (method, table) in zip(axes, tables.items()):
+        ax.plot(table.index, np.multiply(table["clean_error"], 100), marker="o", label="clean error")
+        ax.plot(table.index, np.multiply(table["adv_error"], 100), marker="s", label="FGSM error")
+        if method in (symlog or {}):
+            ax.set_xscale("symlog", linthresh=symlog[method])
+        ax.set(xlabel=xlabels[method], ylabel="test error (%)", title=method, ylim=(-2, 102))
         ax.legend()
-        axes[-1].plot(np.multiply(sweep["clean_error"], 100), np.multiply(sweep["adv_error"], 100),
+        axes[-1].plot(np.multiply(table["clean_error"], 100), np.multiply(table["adv_error"], 100),
                       marker="o", label=method)
     axes[-1].set(xlabel="clean test error (%)", ylabel="FGSM test error (%)", title="trade-off", ylim=(-2, 102))
     axes[-1].legend()
@@ -157,18 +168,19 @@ def filter_grids(weights, *, units=10, pieces=5, side=28, title=""):
     return fig
 
 
-def grouped_bars(table, *, x, y, hue, title="", ylabel="", percent=True, logy=False, legend_outside=False):
-    """A seaborn bar chart of a long-form table (e.g. model x {clean, FGSM} error, or ours vs paper).
-    ``legend_outside`` puts the legend to the right of the axes, for charts whose bars would hide it."""
-    table = table.copy()
+def grouped_bars(table, *, ylabel, title="", percent=True, logy=False, legend_outside=False):
+    """A seaborn bar chart of a wide table: one group of bars per row (on the x axis), one bar per column (the
+    legend); missing values (NaN) draw no bar. ``legend_outside`` puts the legend to the right of the axes."""
+    long = table.rename_axis(index="row", columns="column").reset_index().melt(
+        id_vars="row", var_name="column", value_name="value").dropna()
     if percent:
-        table[y] = table[y] * 100
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * table[x].nunique() + 2), 4))
-    sns.barplot(data=table, x=x, y=y, hue=hue, ax=ax)
+        long["value"] = long["value"] * 100
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(table) + 2), 4))
+    sns.barplot(data=long, x="row", y="value", hue="column", ax=ax)
     for container in ax.containers:
         ax.bar_label(container, fmt="%.1f" if percent else "%.3g", fontsize=7, padding=1)
-    ax.set(xlabel="", ylabel=ylabel or (f"{y} (%)" if percent else y), title=title,
-           yscale="log" if logy else "linear")
+    ax.set(xlabel="", ylabel=ylabel, title=title, yscale="log" if logy else "linear")
+    ax.legend(title=None)
     ax.tick_params(axis="x", labelrotation=15)
     if legend_outside:
         sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), fontsize=8)

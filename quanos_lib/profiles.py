@@ -6,18 +6,21 @@
 - ``auto``: ``full`` where CUDA is available, else ``cpu``. ``$QUANOS_PROFILE`` overrides every
   choice (the test suite sets it to ``smoke``; ``reproduce.sh`` sets it to the profile it runs).
 
-A notebook asks for its scale with ``profiles.get(profile)["linear"]`` and records that dict as the
-result's ``setup``, so every number carries the scale that produced it.
+A notebook asks for its scale through :func:`quanos_lib.experiment.start` (``profiles.get(profile)["linear"]``
+underneath), and every result it records carries that scale, so every number names the scale that produced it.
+``eps`` in a scale is the attack's eps of the paper's scored setting.
 """
 import os
 
 import torch
 
+from .paper import FGSM_EPS_CIFAR10, FGSM_EPS_MNIST
+
 PROFILES = ("smoke", "cpu", "full")
 
 # Linear models train in seconds, so `cpu` already runs them on all of MNIST.
 _LINEAR_FULL_DATA = {
-    "train_size": None, "test_size": None, "epochs": 20, "sweep_epochs": 20,
+    "eps": FGSM_EPS_MNIST, "train_size": None, "test_size": None, "epochs": 20, "sweep_epochs": 20,
     "eps_curve": [round(0.025 * i, 3) for i in range(13)],  # 0, 0.025, ..., 0.3
     "sweep_eps": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25],
     "sweep_l1": [0.0, 1e-4, 3e-4, 1e-3, 2.5e-3, 1e-2, 3e-2, 1e-1],
@@ -27,7 +30,7 @@ _LINEAR_FULL_DATA = {
 # Notebooks 02-04 (maxout on MNIST). `epochs` caps the early-stopped phase on the first 50k images,
 # `continue_epochs` the continued training on all 60k; the ensemble's members may train for fewer.
 _MAXOUT_COMMON = {
-    "train_size": None, "test_size": None, "holdout": 10000,
+    "eps": FGSM_EPS_MNIST, "train_size": None, "test_size": None, "holdout": 10000,
     "eps_curve": [round(0.025 * i, 3) for i in range(13)],
     "f19_points": 301,                      # eps grid of Figure 4, from -15 to 15
     "l1_coefficients": [0.0025, 0.001, 0.0001],
@@ -39,7 +42,7 @@ _MAXOUT_COMMON = {
 # Notebook 05 (conv maxout on CIFAR-10). `lr_decay_epochs` / `momentum_epochs`: where the paper's
 # schedules (linear decay to 1% by epoch 500, momentum 0.5 -> 0.65 by epoch 250) end; shorter runs
 # compress them into the epochs they have.
-_CONV_COMMON = {"eps": 0.1, "eps_curve": [0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3],
+_CONV_COMMON = {"eps": FGSM_EPS_CIFAR10, "eps_curve": [0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3],
                 "rubbish_samples": 1000, "targeted_samples": 1000}
 
 # Notebook 06 (QUANOS on VGG-19, CIFAR-10). `epochs`: the "partially trained" model (the paper: 20-30);
@@ -59,10 +62,10 @@ _VGG_COMMON = {"eps": 8 / 255, "eps_panel": [1 / 255, 2 / 255, 4 / 255, 8 / 255,
 SCALES = {
     "smoke": {
         # Notebook 01: shallow softmax (F1), logistic regression 3 vs 7 (F4), L1 vs adversarial (F5).
-        "linear": {"train_size": 2000, "test_size": 500, "epochs": 1, "sweep_epochs": 1,
+        "linear": {"eps": FGSM_EPS_MNIST, "train_size": 2000, "test_size": 500, "epochs": 1, "sweep_epochs": 1,
                    "eps_curve": [0.0, 0.1, 0.25], "sweep_eps": [0.0, 0.25], "sweep_l1": [0.0, 0.0025],
                    "confidence_epochs": [1]},
-        "maxout": {"train_size": 2000, "test_size": 500, "holdout": 500, "eps_curve": [0.0, 0.1, 0.25],
+        "maxout": {"eps": FGSM_EPS_MNIST, "train_size": 2000, "test_size": 500, "holdout": 500, "eps_curve": [0.0, 0.1, 0.25],
                    "f19_points": 31, "l1_coefficients": [0.0025, 0.001], "rbf_epochs": 1, "rubbish_samples": 1000,
                    "ensemble_size": 3, "units": 240, "epochs": 1, "patience": 100, "continue_epochs": 1,
                    "ensemble_epochs": 1, "ensemble_continue_epochs": 0,
@@ -120,6 +123,14 @@ NOTES = {
            "CIFAR-10 scaled down (narrower network, few epochs).",
     "full": "FULL profile: the paper's scale.",
 }
+
+
+def eps_text(eps):
+    """An eps as a reader knows it: ``8/255`` where it is a whole number of 8-bit steps, else the number."""
+    steps = eps * 255
+    if eps and abs(steps - round(steps)) < 1e-6:
+        return f"{round(steps)}/255"
+    return f"{eps:g}"
 
 
 class UnknownProfileError(ValueError):

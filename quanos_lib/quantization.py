@@ -1,4 +1,5 @@
-"""Hybrid-precision fake quantization, and the QUANOS rule that picks each layer's bit width.
+"""Hybrid-precision fake quantization: a model's layers at the bit widths of a mapping (QUANOS's rule that
+picks the widths is :mod:`quanos_lib.quanos`).
 
 A model is quantized per layer from a plain mapping ``{module name: bits}`` (2 to 16 bits) that must
 name exactly its conv and linear layers: an unknown or a missing name is an error, never a silent
@@ -15,6 +16,8 @@ estimator), so quantized models train, and white-box attacks differentiate them.
 constants. Nothing here is written by hand except wiring those ops to layers: weights through
 ``torch.nn.utils.parametrize``, inputs through a forward pre-hook.
 """
+import copy
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -110,15 +113,31 @@ def float_state_dict(model):
             for name, value in model.state_dict().items()}
 
 
+def bits_of(model):
+    """``{module name: bits}`` of a fake-quantized model (empty for a float one)."""
+    return {name: module.quantization_bits for name, module in model.named_modules()
+            if hasattr(module, "quantization_bits")}
+
+
+def float_copy(model):
+    """A float (unquantized) deep copy of ``model``, with its float weights; ``model`` is left as it was.
+
+    A fake-quantized model is briefly restored to float, copied and quantized again (its quantizers hold no
+    state, so nothing changes): a deep copy of the quantized model could not be dequantized on its own, since
+    the copy shares its parametrized classes with the original (see :func:`float_state_dict`)."""
+    bits = bits_of(model)
+    if not bits:
+        return copy.deepcopy(model)
+    dequantize(model)
+    try:
+        return copy.deepcopy(model)
+    finally:
+        quantize(model, bits)
+
+
 def uniform_bits(model, k):
     """The homogeneous mapping: every quantizable layer at ``k`` bits."""
     return {name: k for name in quantizable_layers(model)}
-
-
-def quanos_bit_widths(ans, k_initial=16, k_min=MIN_BITS):
-    """QUANOS's rule ``k_l = k_initial - round(k_initial * ANS_l)``, floored at ``k_min`` (choice: the
-    paper states no floor; below 2 bits a symmetric quantizer has no non-zero level on one side)."""
-    return {name: max(k_min, min(k_initial, k_initial - round(k_initial * value))) for name, value in ans.items()}
 
 
 def model_size_bits(model, bits=None):

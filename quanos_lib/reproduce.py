@@ -12,12 +12,19 @@
 - A notebook listed in ``VARIANTS`` runs once more per variant, with extra parameters, into its own
   output notebook (notebook 07 on CIFAR-100). When a variant's dataset cannot be had (offline, no local
   copy), its output notebook keeps only the introduction and says plainly that it was not run.
-- Ends with the scorecard of the profile; for ``cpu``/``full`` it also refreshes the README's table.
+- Executed notebooks are stripped of what changes on every run (execution timestamps, papermill's durations and
+  machine paths, the injected parameters cell's random id), so a rerun whose numbers did not change leaves
+  ``git diff`` empty.
+- Each notebook's wall time goes to ``results/<profile>/_runtimes.json``, kept apart by kind: a run that trained
+  models (it wrote new checkpoints) and a run that found every model cached.
+- Ends with the scorecard of the profile; for ``cpu``/``full`` it also refreshes the README's scorecard and
+  run-time tables.
 """
 import argparse
 import json
 import os
 import pathlib
+import re
 import shutil
 import sys
 import tempfile
@@ -29,6 +36,8 @@ KERNEL = "quanos"
 NOTEBOOKS = results.PROJECT_ROOT / "notebooks"
 README = results.PROJECT_ROOT / "README.md"
 SCORECARD_START, SCORECARD_END = "<!-- scorecard:start -->", "<!-- scorecard:end -->"
+RUNTIMES_START, RUNTIMES_END = "<!-- runtimes:start -->", "<!-- runtimes:end -->"
+TRAINING, CACHED = "training", "cached"  # the two kinds of run kept apart in _runtimes.json
 
 
 # Notebooks that run more than once: {notebook: {output notebook: extra parameters}}.
@@ -109,23 +118,78 @@ def _minutes(seconds):
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
 
 
+def clean_notebook(path):
+    """Strip the per-run noise from an executed notebook, in place: papermill's metadata (times, durations,
+    machine paths), Jupyter's execution timestamps, the injected parameters cell's fresh random id, and the
+    random ids pandas gives each styled table (``T_1a2b3``), which become the cell's id."""
+    import nbformat
+    notebook = nbformat.read(str(path), as_version=4)
+    notebook.metadata.pop("papermill", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"
+        for k, output in enumerate(cell.get("outputs", [])):
+            if "text/html" in output.get("data", {}):
+                html = output["data"]["text/html"]
+                for uuid in dict.fromkeys(re.findall(r"\bT_([0-9a-f]{5})_", html)):
+                    html = html.replace(f"T_{uuid}", f"T_{cell.id}_{k}")
+                output["data"]["text/html"] = html
+    nbformat.write(notebook, str(path))
+
+
+def _checkpoints():
+    """The names of the checkpoint files in the cache: a notebook that adds some has trained models."""
+    from . import checkpoints
+    folder = checkpoints.cache_dir()
+    return {path.name for path in folder.glob("*.pt")} if folder.exists() else set()
+
+
 def _record_runtimes(profile, runtimes):
-    """Keep the measured wall time of each notebook (the README quotes them)."""
+    """Keep each notebook's measured wall time, per kind of run (the README's run-time table is made from them):
+    ``{notebook: {"training": {...}, "cached": {...}}}``; a new measurement replaces the one of its kind."""
     path = results.results_dir(profile) / "_runtimes.json"
     known = json.loads(path.read_text()) if path.exists() else {}
-    known.update(runtimes)
+    known = {name: kinds for name, kinds in known.items() if TRAINING in kinds or CACHED in kinds}  # drop old layout
+    for name, measured in runtimes.items():
+        known.setdefault(name, {})[TRAINING if measured["models_trained"] else CACHED] = measured
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(sorted(known.items())), indent=2) + "\n")
 
 
+def _runtime_text(measured):
+    if not measured:
+        return "—"
+    trained = f", {measured['models_trained']} models trained" if measured["models_trained"] else ""
+    return f"{measured['seconds'] / 60:.1f} min ({measured['cpus']} CPUs{trained})"
+
+
+def runtimes_markdown():
+    """The README's run-time table, from ``results/{cpu,full}/_runtimes.json``."""
+    lines = ["| notebook | profile | run that trained its models | run with every model cached |", "|---|---|---|---|"]
+    for profile in ("cpu", "full"):
+        path = results.results_dir(profile) / "_runtimes.json"
+        if not path.exists():
+            lines.append(f"| all | `{profile}` | not measured yet | not measured yet |")
+            continue
+        for name, kinds in json.loads(path.read_text()).items():
+            lines.append(f"| {name} | `{profile}` | {_runtime_text(kinds.get(TRAINING))} | "
+                         f"{_runtime_text(kinds.get(CACHED))} |")
+    return "\n".join(lines)
+
+
+def _replace_between(text, start, end, content):
+    if start not in text or end not in text:
+        return text
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{content}\n{end}{tail}"
+
+
 def _update_readme(profile):
-    text = README.read_text()
-    if SCORECARD_START not in text or SCORECARD_END not in text:
-        return
-    head, rest = text.split(SCORECARD_START, 1)
-    _, tail = rest.split(SCORECARD_END, 1)
-    table = results.scorecard_markdown(profile)
-    README.write_text(f"{head}{SCORECARD_START}\n{table}\n{SCORECARD_END}{tail}")
+    text = _replace_between(README.read_text(), SCORECARD_START, SCORECARD_END, results.scorecard_markdown(profile))
+    README.write_text(_replace_between(text, RUNTIMES_START, RUNTIMES_END, runtimes_markdown()))
 
 
 def run(profile, only=None, out=None):
@@ -146,13 +210,16 @@ def run(profile, only=None, out=None):
     # the runner prints its own progress instead.
     os.environ["TQDM_DISABLE"] = "1"
     os.environ["QUANOS_CODE_VERSION"] = results.code_version()  # before the run rewrites any notebook
+    if in_place and os.environ["QUANOS_CODE_VERSION"].endswith("+dirty"):
+        print("warning: quanos_lib/ or notebooks/ have uncommitted changes, so the results will name no commit "
+              "(+dirty); commit first, then run, for results to commit", file=sys.stderr)
     print(f"profile {profile}: {len(chosen)} notebook(s) -> {target_dir}; results -> {results.results_dir(profile)}")
     runtimes = {}
     planned = list(runs(chosen))
     for i, (notebook, output, extra) in enumerate(planned, 1):
         name = pathlib.Path(output).stem
         print(f"[{i}/{len(planned)}] {name} ...", flush=True)
-        start = time.perf_counter()
+        start, cached_before = time.perf_counter(), _checkpoints()
         executed = staging / output
         missing = _missing_dataset(extra)
         if missing:
@@ -173,10 +240,13 @@ def run(profile, only=None, out=None):
         except Exception as error:  # no kernel, unreadable notebook, ...: one line, not a traceback
             print(f"FAILED {notebook.name}: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
+        clean_notebook(executed)
         if executed != target_dir / output:
             shutil.move(executed, target_dir / output)  # may cross file systems
         elapsed = time.perf_counter() - start
-        runtimes[name] = {"seconds": round(elapsed, 1), "cpus": os.cpu_count()}
+        runtimes[name] = {"seconds": round(elapsed, 1), "cpus": os.cpu_count(),
+                          "models_trained": len(_checkpoints() - cached_before),
+                          "code_version": os.environ["QUANOS_CODE_VERSION"]}
         print(f"[{i}/{len(planned)}] {name} done in {_minutes(elapsed)}", flush=True)
     _record_runtimes(profile, runtimes)
     print(f"\nScorecard, profile {profile}" + (" (smoke numbers mean nothing)" if profile == "smoke" else ""))

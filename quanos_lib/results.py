@@ -5,7 +5,15 @@
 
     {"id": "F1", "profile": "cpu", "title": ...,
      "metrics": {"adv_error": {"value": 0.9998, "paper": 0.999, "claim": "99.9% (±5%)"}, ...},
-     "setup": {...}, "data": {...}, "seed": 0, "seconds": 8.1, "code_version": "<git sha>"}
+     "setup": {...}, "data": {...}, "seed": 0, "seconds": 8.1, "training_seconds": 12.0,
+     "code_version": "<git sha>"}
+
+``seconds`` is, for every id, the wall time of the measurement that recorded it (the block of a
+:meth:`quanos_lib.experiment.Run.record`: attacking and evaluating, plus training any model first trained
+inside it); ``training_seconds`` is how long the models the result names took to train, as measured when each
+was trained (read from its checkpoint, so a rerun from the cache reports the same). A rerun that reproduces a
+result exactly (everything but ``seconds`` and ``code_version`` equal) keeps the file as it was, so ``git diff``
+shows only results that changed.
 
 Where outputs go: ``$QUANOS_OUT`` if set (``reproduce.sh --out``); else, for ``smoke``, a scratch
 folder in the temp directory (smoke never touches committed files); else the project's own
@@ -67,7 +75,7 @@ def _clean(value):
     return value
 
 
-def record(exp_id, profile, metrics, *, setup, data, seed, seconds, notes=None, part=None):
+def record(exp_id, profile, metrics, *, setup, data, seed, seconds, training_seconds=None, notes=None, part=None):
     """Write ``results/<profile>/<exp_id>.json`` (``<exp_id>.<part>.json`` for one part of an experiment
     that two notebooks share, e.g. F5's linear and maxout parts) and return its path.
 
@@ -84,6 +92,7 @@ def record(exp_id, profile, metrics, *, setup, data, seed, seconds, notes=None, 
                            **({"claim": claims[name].text()} if name in claims else {})}
                     for name, value in metrics.items()},
         "setup": setup, "data": data, "seed": seed, "seconds": round(float(seconds), 2),
+        **({"training_seconds": round(float(training_seconds), 2)} if training_seconds is not None else {}),
         "code_version": code_version(),
     }
     if notes:
@@ -91,11 +100,18 @@ def record(exp_id, profile, metrics, *, setup, data, seed, seconds, notes=None, 
     if part:
         entry["part"] = part
     path = results_dir(profile) / (f"{exp_id}.{part}.json" if part else f"{exp_id}.json")
+    text = json.dumps(entry, indent=2, sort_keys=False) + "\n"
+    if path.exists() and _same_result(json.loads(path.read_text()), json.loads(text)):
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(entry, indent=2, sort_keys=False) + "\n")
+    partial.write_text(text)
     os.replace(partial, path)
     return path
+
+
+def _same_result(old, new, volatile=("seconds", "code_version")):
+    return {k: v for k, v in old.items() if k not in volatile} == {k: v for k, v in new.items() if k not in volatile}
 
 
 def load(exp_id, profile):

@@ -1,4 +1,5 @@
-"""One training loop for every model of the companion, plus evaluation and seeding.
+"""One training loop for every model of the companion, and seeding. (Measuring a trained model is
+:mod:`quanos_lib.evaluation`'s job.)
 
 :func:`train` is SGD with momentum over in-memory tensors, with
 
@@ -20,7 +21,8 @@
 - a seed that fixes everything.
 
 :func:`trained_model` wraps it with :mod:`quanos_lib.checkpoints`, so a model is trained once per
-configuration and reused by every notebook that asks for the same one.
+configuration and reused by every notebook that asks for the same one; the history it returns names the
+configuration that trained the model, so results record what ran, never a description rebuilt by hand.
 """
 import copy
 import dataclasses
@@ -33,7 +35,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import attacks, checkpoints, data, models
+from . import attacks, checkpoints, data, evaluation, models, paper
 
 
 def seed_everything(seed):
@@ -45,7 +47,8 @@ def seed_everything(seed):
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def device():
+def default_device():
+    """Where models train: the GPU when there is one."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -62,7 +65,7 @@ class TrainConfig:
     momentum_final: float = None     # None: constant momentum
     momentum_epochs: int = 1         # momentum reaches momentum_final at this epoch
     adv_alpha: float = None          # None: clean training; else alpha*J(x) + (1-alpha)*J(x_perturbed)
-    adv_eps: float = 0.25
+    adv_eps: float = paper.FGSM_EPS_MNIST
     adv_clip: tuple = (0.0, 1.0)     # None: the paper's unclipped perturbation
     adv_kind: str = "fgsm"           # "fgsm", or random "sign_noise" / "uniform_noise" of size eps
     l1: float = 0.0                  # L1 penalty on the first layer's weight
@@ -119,14 +122,13 @@ def _objective(model, x, y, config):
 
 def _validate(model, split, config):
     """Validation error (on FGSM examples if ``val_adv_eps``) and the objective on the split, in eval mode."""
-    model.eval()
-    x = split.x if config.val_adv_eps is None else attacks.adversarial_examples(model, split.x, split.y,
-                                                                                config.val_adv_eps)
-    error = evaluate(model, x, split.y)["error"]
-    dev = next(model.parameters()).device
-    with torch.no_grad():  # FGSM inside the objective still takes its gradient
-        total = sum(_objective(model, xb.to(dev), yb.to(dev), config)[0].item() * len(yb)
-                    for xb, yb in split.batches(1000))
+    with models.eval_mode(model):
+        measured = split if config.val_adv_eps is None else evaluation.attacked(model, split, config.val_adv_eps)
+        error = evaluation.evaluate(model, measured)["error"]
+        dev = models.device(model)
+        with torch.no_grad():  # FGSM inside the objective still takes its gradient
+            total = sum(_objective(model, xb.to(dev), yb.to(dev), config)[0].item() * len(yb)
+                        for xb, yb in split.batches(1000))
     return error, total / len(split)
 
 
@@ -174,7 +176,7 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
     ``best_epoch`` / ``best_val_loss``; and ``snapshots``: ``{epoch: state dict}`` for ``config.snapshot_epochs``.
     """
     seed_everything(config.seed)
-    dev = device()
+    dev = default_device()
     model.to(dev)
     optimizer = torch.optim.SGD(_param_groups(model), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
@@ -244,7 +246,9 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
     tensors, so a model is reused only when it would be trained identically.
     ``start``: the state dict ``build()`` loads when it continues from trained weights (fine-tuning);
     it joins the key, so new starting weights mean a new model.
-    Returns ``(model, history)``; ``history["seconds"]`` is the training time of the original run.
+    Returns ``(model, history)``: ``history["seconds"]`` is the training time of the original run,
+    ``history["config"]`` the configuration that trained the model and ``history["checkpoint"]`` its file name
+    in the cache (both added on return, not stored in the checkpoint).
     """
     seed_everything(config.seed)
     untrained = build()
@@ -269,113 +273,5 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
         return history
 
     model, history = checkpoints.load_or_train(name, key, build_seeded, fit)
-    return model.to(device()).eval(), history
-
-
-@torch.no_grad()
-def predict_proba(model, x, batch_size=1000):
-    """Class probabilities for every example of ``x`` (softmax, or a model's independent class scores;
-    eval mode; the model's mode is restored)."""
-    dev = next(model.parameters()).device
-    with models.eval_mode(model):
-        return torch.cat([models.probabilities(model, model(xb.to(dev))).cpu() for xb in x.split(batch_size)])
-
-
-def accuracy(model, x, y):
-    """The share of ``(x, y)`` the model classifies correctly (eval mode)."""
-    return 1 - evaluate(model, x, y)["error"]
-
-
-def robustness(model, x, y, attacks_to_run, *, transfer=None):
-    """Clean accuracy and accuracy under each white-box attack, as one row ``{column: accuracy}``.
-
-    ``attacks_to_run``: ``{column: (attack, eps, kwargs)}``, each run on ``model`` itself (white-box);
-    ``transfer``: ``{column: adversarial images}`` made elsewhere (black-box), evaluated as they are.
-    """
-    row = {"clean": accuracy(model, x, y)}
-    for column, (attack, eps, kwargs) in attacks_to_run.items():
-        row[column] = accuracy(model, attacks.adversarial_examples(model, x, y, eps, attack=attack, **kwargs), y)
-    for column, x_adv in (transfer or {}).items():
-        row[column] = accuracy(model, x_adv, y)
-    return row
-
-
-def accuracy_curve(model, x, y, attack, eps_values, **kwargs):
-    """``{eps: accuracy}`` of ``model`` under its own (white-box) ``attack`` at each eps."""
-    return {eps: accuracy(model, attacks.adversarial_examples(model, x, y, eps, attack=attack, **kwargs), y)
-            for eps in eps_values}
-
-
-def summarize(probs, y):
-    """Error rate and confidence from probabilities.
-
-    Choice: *confidence* is the probability the model gives its predicted class. ``confidence`` is
-    its mean over all examples, ``confidence_on_errors`` over the misclassified ones only (NaN if none).
-    """
-    confidence, predicted = probs.max(1)
-    wrong = predicted != y
-    return {"error": wrong.float().mean().item(),
-            "confidence": confidence.mean().item(),
-            "confidence_on_errors": confidence[wrong].mean().item() if wrong.any() else float("nan")}
-
-
-def evaluate(model, x, y, batch_size=1000):
-    """``summarize`` of the model's predictions on ``(x, y)``."""
-    return summarize(predict_proba(model, x, batch_size), y)
-
-
-def evaluate_fgsm(model, x, y, eps, **fgsm_kwargs):
-    """Clean and FGSM metrics of a model in one dict: ``clean_error``, ``clean_confidence``,
-    ``adv_error``, ``adv_confidence`` and ``adv_confidence_on_errors`` (see :func:`summarize`)."""
-    clean = evaluate(model, x, y)
-    adversarial = evaluate(model, attacks.adversarial_examples(model, x, y, eps, **fgsm_kwargs), y)
-    return {"clean_error": clean["error"], "clean_confidence": clean["confidence"],
-            "adv_error": adversarial["error"], "adv_confidence": adversarial["confidence"],
-            "adv_confidence_on_errors": adversarial["confidence_on_errors"]}
-
-
-def fgsm_curve(model, x, y, eps_values, **fgsm_kwargs):
-    """Error and mean confidence under FGSM for each eps: ``{"eps": [...], "error": [...], "confidence": [...]}``."""
-    curve = {"eps": list(eps_values), "error": [], "confidence": []}
-    for eps in eps_values:
-        summary = evaluate(model, attacks.adversarial_examples(model, x, y, eps, **fgsm_kwargs), y)
-        curve["error"].append(summary["error"])
-        curve["confidence"].append(summary["confidence"])
-    return curve
-
-
-def rubbish_report(model, samples):
-    """Rubbish examples (F17, F18): the share of inputs given some class with probability above 0.5
-    (``error``), and the mean top probability over those (``confidence``; NaN if there are none)."""
-    top = predict_proba(model, samples).max(1).values
-    fooled = top > 0.5
-    return {"error": fooled.float().mean().item(),
-            "confidence": top[fooled].mean().item() if fooled.any() else float("nan")}
-
-
-def agreement_on_errors(source_predictions, y, other_predictions):
-    """Cross-model agreement (F14) on the examples the source model gets wrong: for each other model,
-    the share it also gets wrong (``<name>_misclassified``) and the share where it picks the source
-    model's wrong class (``<name>_same_class``)."""
-    wrong = source_predictions != y
-    report = {}
-    for name, predictions in other_predictions.items():
-        report[f"{name}_misclassified"] = (predictions[wrong] != y[wrong]).float().mean().item()
-        report[f"{name}_same_class"] = (predictions[wrong] == source_predictions[wrong]).float().mean().item()
-    return report
-
-
-def weight_concentration(weights, top=0.1):
-    """How localized filters are: per row of ``weights``, the share of its absolute weight mass held by
-    its ``top`` fraction of largest entries, averaged over rows (1 = all mass on a few pixels)."""
-    magnitude = weights.abs()
-    k = max(1, int(top * magnitude.shape[1]))
-    return (magnitude.topk(k, dim=1).values.sum(1) / magnitude.sum(1).clamp_min(1e-12)).mean().item()
-
-
-def rubbish_classes(model, samples, classes):
-    """Which classes the rubbish examples counted as errors (some class above 0.5) land in: shares summing to 1."""
-    probs = predict_proba(model, samples)
-    fooled = probs.max(1).values > 0.5
-    counts = probs.argmax(1)[fooled].bincount(minlength=classes).float()
-    return (counts / counts.sum().clamp_min(1)).tolist()
+    history = dict(history, config=config.asdict(), checkpoint=checkpoints.path_for(name, key).name)
+    return model.to(default_device()).eval(), history

@@ -24,18 +24,18 @@ and read from the checkpoint cache afterwards. The recipes:
   CIFAR ones): batch 128, learning rate 0.05 falling linearly to 1% of it over the run, momentum 0.9,
   weight decay 5e-4, random crops of the 4-pixel zero-padded image and horizontal flips,
   ``scale["epochs"]`` epochs from random initialization (20-30 in the paper), snapshots kept for ANS;
-- QUANOS's step 3 and every baseline of notebook 07 (the paper gives no recipe): the partially trained
-  VGG-19, fake-quantized to a bit mapping (or left in float), trained on with the same recipe at a
-  learning rate of 0.01 falling linearly to 1% of it, for ``scale["quanos_epochs"]`` epochs: every model
-  of the comparison gets the same budget after the shared checkpoint. The adversarially trained ones
-  use the FGSM paper's objective with alpha = 0.5 at the attack's eps (8/255);
+- QUANOS's step 4 (:func:`quanos_lib.quanos.quanos`) and every baseline of notebook 07 (the paper gives no
+  recipe): the partially trained VGG-19, fake-quantized to a bit mapping (or left in float), trained on with
+  the same recipe at a learning rate of 0.01 falling linearly to 1% of it, for ``scale["quanos_epochs"]``
+  epochs: every model of the comparison gets the same budget after the shared checkpoint. The adversarially
+  trained ones use the FGSM paper's objective with its alpha (0.5) at the attack's eps (``scale["eps"]``);
 - the black-box attacker's substitute: a VGG-19 of the same width trained separately (seed + 1) with
   the VGG-19 recipe for ``scale["substitute_epochs"]`` epochs.
 """
 import functools
-import re
 
-from . import models, quantization, training
+from . import models, quanos, training
+from .paper import ADV_ALPHA, FGSM_EPS_MNIST
 
 LINEAR_RECIPE = {"batch_size": 100, "lr": 0.1, "momentum": 0.5}
 MAXOUT_RECIPE = {"batch_size": 100, "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1e-6, "momentum": 0.5,
@@ -44,17 +44,16 @@ RBF_RECIPE = {"batch_size": 100, "lr": 1.0, "momentum": 0.5}
 VGG_RECIPE = {"batch_size": 128, "lr": 0.05, "lr_linear_final": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
               "augment_padding": 4, "augment_flip": True}
 FINETUNE_RECIPE = {**VGG_RECIPE, "lr": 0.01}
-ADVERSARIAL_TRAINING = {"adv_alpha": 0.5, "adv_eps": 8 / 255}
 CONV_MAXOUT_RECIPE = {"batch_size": 128, "lr": 0.17, "lr_linear_final": 0.01, "momentum": 0.5, "momentum_final": 0.65,
                       "max_col_norm": 1.9365, "augment_padding": 8, "augment_flip": True}
 
-# The FGSM paper's objectives: adversarial training (alpha = 0.5, eps = 0.25) and the noise controls
-# of F12, which keep the clean half of the objective and replace the FGSM point by random noise.
+# The FGSM paper's objectives: adversarial training (its alpha and eps) and the noise controls of F12,
+# which keep the clean half of the objective and replace the FGSM point by random noise of the same size.
 MAXOUT_VARIANTS = {
     "naive": {},
-    "adversarial": {"adv_alpha": 0.5, "adv_eps": 0.25},
-    "sign_noise": {"adv_alpha": 0.5, "adv_eps": 0.25, "adv_kind": "sign_noise"},
-    "uniform_noise": {"adv_alpha": 0.5, "adv_eps": 0.25, "adv_kind": "uniform_noise"},
+    "adversarial": {"adv_alpha": ADV_ALPHA, "adv_eps": FGSM_EPS_MNIST},
+    "sign_noise": {"adv_alpha": ADV_ALPHA, "adv_eps": FGSM_EPS_MNIST, "adv_kind": "sign_noise"},
+    "uniform_noise": {"adv_alpha": ADV_ALPHA, "adv_eps": FGSM_EPS_MNIST, "adv_kind": "uniform_noise"},
 }
 
 
@@ -88,11 +87,12 @@ def maxout(mnist, scale, variant="naive", *, seed=0, l1=0.0, top="softmax", unit
 
 def maxout_ensemble(mnist, scale):
     """``scale["ensemble_size"]`` naive maxout networks differing only in their seed (0, 1, ...),
-    trained with the ensemble's epoch budget, averaged by :class:`quanos_lib.models.Ensemble`."""
+    trained with the ensemble's epoch budget, averaged by :class:`quanos_lib.models.Ensemble`.
+    Returns ``(ensemble, [each member's history])``."""
     members = [maxout(mnist, scale, seed=seed, epochs=scale["ensemble_epochs"],
-                      continue_epochs=scale["ensemble_continue_epochs"])[0]
+                      continue_epochs=scale["ensemble_continue_epochs"])
                for seed in range(scale["ensemble_size"])]
-    return models.Ensemble(members).eval()
+    return models.Ensemble([model for model, _ in members]).eval(), [history for _, history in members]
 
 
 def rbf_network(mnist, scale, seed=0):
@@ -122,21 +122,49 @@ def vgg19(cifar, scale, seed=0):
     return training.trained_model(f"vgg19_w{scale['width']:g}", build, cifar.train, config)
 
 
+def vgg19_snapshots(cifar, scale, history):
+    """``{epoch: VGG-19}`` from the weights :func:`vgg19` kept during training (``history["snapshots"]``)."""
+    snapshots = {}
+    for epoch, state in history["snapshots"].items():
+        snapshots[epoch] = models.VGG19(width=scale["width"], classes=len(cifar.classes))
+        snapshots[epoch].load_state_dict(state)
+    return {epoch: model.to(training.default_device()).eval() for epoch, model in snapshots.items()}
+
+
+def finetune_config(scale, *, adversarial=False, seed=0):
+    """The training after the shared checkpoint (QUANOS's step 4 and every baseline): see the module's recipes."""
+    return training.TrainConfig(epochs=scale["quanos_epochs"], lr_linear_epochs=scale["quanos_epochs"], seed=seed,
+                                **FINETUNE_RECIPE,
+                                **({"adv_alpha": ADV_ALPHA, "adv_eps": scale["eps"]} if adversarial else {}))
+
+
+def layer_removal_finetune(cifar, scale, seed=0):
+    """Q2's brief training of each pruned VGG-19 (``scale["finetune_epochs"]`` epochs at lr 0.01, uncached), or
+    None when the profile does not fine-tune."""
+    if not scale["finetune_epochs"]:
+        return None
+    config = training.TrainConfig(**{**VGG_RECIPE, "lr": 0.01, "lr_linear_final": None},
+                                  epochs=scale["finetune_epochs"], seed=seed)
+    return lambda pruned: training.train(pruned, cifar.train, config, progress=False)
+
+
 def finetuned_vgg19(cifar, scale, start, bits=None, *, label, adversarial=False, seed=0):
     """``start`` (a trained VGG-19; a fake-quantized one starts from its float weights) fake-quantized to
     ``bits`` (``{layer: bits}``; ``None`` keeps 32-bit float) and trained on for ``scale["quanos_epochs"]``
     epochs (with FGSM adversarial training if ``adversarial``). ``label`` names the checkpoint file."""
-    config = training.TrainConfig(epochs=scale["quanos_epochs"], lr_linear_epochs=scale["quanos_epochs"], seed=seed,
-                                  **FINETUNE_RECIPE, **(ADVERSARIAL_TRAINING if adversarial else {}))
-    weights = quantization.float_state_dict(start)
+    return quanos.train_quantized(start, bits, cifar.train, finetune_config(scale, adversarial=adversarial, seed=seed),
+                                  name=_finetune_name(scale, label, adversarial))
 
-    def build():
-        model = models.VGG19(width=scale["width"], classes=len(cifar.classes))
-        model.load_state_dict(weights)
-        return quantization.quantize(model, bits) if bits else model
 
-    name = re.sub(r"[^\w.-]+", "_", f"vgg19_w{scale['width']:g}_{'adv_' if adversarial else ''}{label}")
-    return training.trained_model(name, build, cifar.train, config, start=weights)
+def _finetune_name(scale, label, adversarial=False):
+    return f"vgg19_w{scale['width']:g}_{'adv_' if adversarial else ''}{label}"
+
+
+def quanos_vgg19(cifar, scale, start, ans_split, seed=0):
+    """QUANOS's Algorithm 1 (steps 2-4, ``scale["quanos_iterations"]`` times) on the partially trained VGG-19
+    ``start``, with ANS at ``scale["eps"]`` on ``ans_split`` (:func:`quanos_lib.quanos.quanos`)."""
+    return quanos.quanos(start, cifar.train, ans_split, finetune_config(scale, seed=seed), eps=scale["eps"],
+                         iterations=scale["quanos_iterations"], name=_finetune_name(scale, "QUANOS"))
 
 
 def substitute_vgg19(cifar, scale, seed=0):

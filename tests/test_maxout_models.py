@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from quanos_lib import attacks, data, models, training
+from quanos_lib import attacks, data, evaluation, models, training
 
 
 def test_maxout_layer_is_the_max_of_its_pieces():
@@ -41,7 +41,7 @@ def test_rbf_confidence_is_bounded_and_falls_far_below_a_tenth_off_the_data():
     model = models.RBFNetwork(in_features=16, classes=3)
     near = torch.full((2, 1, 4, 4), 0.5)  # on every prototype
     far = torch.full((2, 1, 4, 4), 5.0)
-    p_near, p_far = (training.predict_proba(model, x) for x in (near, far))
+    p_near, p_far = (evaluation.predict_proba(model, x) for x in (near, far))
     assert torch.all((p_near > 0) & (p_near <= 1)) and torch.all((p_far >= 0) & (p_far <= 1))
     assert torch.allclose(p_near, torch.ones_like(p_near), atol=1e-5)
     assert p_far.max() < 0.1
@@ -101,41 +101,6 @@ def test_two_phase_training_continues_on_train_plus_validation():
     assert 1 <= len(history["continued"]["loss"]) <= 2
 
 
-def test_outputs_along_the_fgsm_direction_are_exactly_linear_for_a_linear_model():
-    torch.manual_seed(0)
-    model = models.SoftmaxRegression(in_features=16, classes=3)
-    eps = torch.linspace(-15, 15, 31)
-    outputs = attacks.outputs_along_fgsm_direction(model, torch.rand(1, 1, 4, 4), torch.tensor([1]), eps)
-    assert outputs.shape == (31, 3)
-    assert min(attacks.linearity_r2(eps, outputs)) > 0.999999
-    relu_outputs = torch.relu(outputs)  # piecewise linear with a kink: a straight line no longer explains it all
-    assert min(attacks.linearity_r2(eps, relu_outputs)) < 0.99
-
-
-def test_rubbish_report_agreement_and_concentration():
-    class Fixed(torch.nn.Module):
-        def __init__(self, logits):
-            super().__init__()
-            self.logits = logits
-            self.dummy = torch.nn.Parameter(torch.zeros(1))
-
-        def forward(self, x):
-            return self.logits[: len(x)]
-
-    logits = torch.tensor([[5.0, 0.0], [0.0, 0.0], [0.0, 3.0]])
-    report = training.rubbish_report(Fixed(logits), torch.zeros(3, 1))
-    assert report["error"] == pytest.approx(2 / 3)
-    assert report["confidence"] == pytest.approx((torch.sigmoid(torch.tensor(5.0)) + torch.sigmoid(torch.tensor(3.0))).item() / 2)
-
-    y = torch.tensor([0, 0, 0, 0])
-    source = torch.tensor([1, 2, 0, 1])  # wrong on the first, second and fourth
-    report = training.agreement_on_errors(source, y, {"other": torch.tensor([1, 0, 0, 2])})
-    assert report == {"other_misclassified": pytest.approx(2 / 3), "other_same_class": pytest.approx(1 / 3)}
-
-    assert training.weight_concentration(torch.tensor([[1.0] + [0.0] * 9]), top=0.1) == pytest.approx(1.0)
-    assert training.weight_concentration(torch.ones(2, 10), top=0.1) == pytest.approx(0.1)
-
-
 def test_conv_maxout_layer_is_the_max_of_its_pieces_then_pooled():
     torch.manual_seed(0)
     layer = models.ConvMaxout(3, channels=4, pieces=2, kernel=3, padding=1, pool=2, pool_stride=2)
@@ -181,12 +146,3 @@ def test_random_crop_flip_moves_whole_images_and_keeps_them_otherwise():
 
 def test_checkpoint_key_holds_only_the_changed_fields():
     assert training.TrainConfig(epochs=3, lr=0.2).changes() == {"epochs": 3, "lr": 0.2}
-
-
-def test_rubbish_classes_are_the_shares_of_the_fooled_samples():
-    model = models.SoftmaxRegression(in_features=2, classes=3)
-    with torch.no_grad():
-        model.linear.weight.copy_(torch.tensor([[10.0, 0.0], [0.0, 10.0], [0.0, 0.0]]))
-        model.linear.bias.zero_()
-    samples = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 0.0]]).reshape(4, 1, 1, 2)
-    assert training.rubbish_classes(model, samples, 3) == pytest.approx([2 / 3, 1 / 3, 0.0])

@@ -18,3 +18,18 @@ def test_softmax_regression_is_one_affine_map():
     model = models.SoftmaxRegression(in_features=16, classes=3)
     x = torch.rand(5, 1, 4, 4)
     assert torch.allclose(model(x), x.flatten(1) @ model.linear.weight.T + model.linear.bias)
+
+
+def test_eval_mode_restores_every_submodules_own_mode():
+    model = models.VGG19(width=0.05)
+    model.train()
+    model.features.bn1_1.eval()  # a frozen batch norm inside a training model
+    with models.eval_mode(model):
+        assert not any(m.training for m in model.modules())
+    assert model.training and model.features.conv1_1.training and not model.features.bn1_1.training
+
+
+def test_device_of_a_model_and_of_one_without_parameters():
+    assert models.device(models.SoftmaxRegression(4, 2)) == torch.device("cpu")
+    assert models.device(torch.nn.ReLU(), default="meta") == torch.device("meta")
+    assert models.device(models.Normalize((0.5,), (0.5,))) == torch.device("cpu")  # buffers only

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from quanos_lib import models, quantization, training
+from quanos_lib import evaluation, models, quantization, training
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])
@@ -37,13 +37,13 @@ def test_16_bit_fake_quantization_leaves_a_trained_model_unchanged(mnist_small):
     training.seed_everything(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
     training.train(model, mnist_small.train, training.TrainConfig(epochs=2, lr=0.1, momentum=0.5), progress=False)
-    before = training.predict_proba(model, mnist_small.test.x).argmax(1)
+    before = evaluation.predict(model, mnist_small.test.x)
     quantization.quantize(model, quantization.uniform_bits(model, 16))
-    after = training.predict_proba(model, mnist_small.test.x).argmax(1)
+    after = evaluation.predict(model, mnist_small.test.x)
     assert (before == after).float().mean() > 0.999
-    assert training.evaluate(model, mnist_small.test.x, mnist_small.test.y)["error"] < 0.2
+    assert evaluation.evaluate(model, mnist_small.test)["error"] < 0.2
     quantization.quantize(model, quantization.uniform_bits(model, 2))
-    two_bits = training.predict_proba(model, mnist_small.test.x).argmax(1)
+    two_bits = evaluation.predict(model, mnist_small.test.x)
     assert (before == two_bits).float().mean() < 0.99  # ... while 2 bits does change it
 
 
@@ -57,12 +57,6 @@ def test_mapping_must_name_exactly_the_models_layers():
         quantization.quantize(model, {k: v for k, v in good.items() if k != "classifier"})
     with pytest.raises(ValueError, match="from 2 to 16"):
         quantization.quantize(model, {**good, "classifier": 1})
-
-
-def test_quanos_bit_rule_on_known_ans():
-    widths = quantization.quanos_bit_widths({"a": 0.0, "b": 0.1, "c": 0.5, "d": 0.97, "e": 2.0})
-    assert widths == {"a": 16, "b": 14, "c": 8, "d": 2, "e": 2}  # 16 - round(1.6) = 14; floor at 2
-    assert quantization.quanos_bit_widths({"x": 0.3}, k_initial=8) == {"x": 6}
 
 
 def test_model_size_and_dequantize():
@@ -103,3 +97,18 @@ def test_float_state_dict_loads_into_the_float_twin_and_leaves_the_quantized_mod
     twin.load_state_dict(quantization.float_state_dict(model))
     assert torch.equal(twin[0].weight, weights)
     assert model(torch.rand(3, 100)).shape == (3, 100)  # still quantized and working
+
+
+def test_float_copy_is_float_with_the_float_weights_and_leaves_the_quantized_model_as_it_was():
+    torch.manual_seed(0)
+    model = _two_layer_model()
+    weights = model[0].weight.detach().clone()
+    quantization.quantize(model, {"0": 2, "1": 5})
+    x = torch.rand(3, 100)
+    quantized_output = model(x)
+    twin = quantization.float_copy(model)
+    assert quantization.bits_of(twin) == {} and torch.equal(twin[0].weight, weights)
+    assert quantization.bits_of(model) == {"0": 2, "1": 5}
+    assert torch.equal(model(x), quantized_output)  # the original still quantizes exactly as before
+    twin[0].weight.data.zero_()
+    assert torch.equal(model[0].parametrizations.weight.original, weights)  # a copy, not a view

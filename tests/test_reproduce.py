@@ -48,3 +48,42 @@ def test_a_variant_without_its_data_keeps_the_introduction_and_says_it_was_not_r
     assert cells[-1].cell_type == "markdown" and "CIFAR-100 is not available" in cells[-1].source
     code = [cell for cell in cells if cell.cell_type == "code"]
     assert code[:-1] == [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]  # no other code
+
+
+def _executed_notebook(path, noise):
+    import nbformat
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["papermill"] = {"input_path": f"/machine/{noise}/in.ipynb", "duration": noise}
+    injected = nbformat.v4.new_code_cell('profile = "cpu"')
+    injected.metadata.update(tags=["injected-parameters"], execution={"iopub.status.busy": f"2026-01-0{noise}"})
+    injected.id = f"random{noise}"
+    table = nbformat.v4.new_code_cell("table.style")
+    uuid = f"ab{noise}cd"
+    table.outputs = [nbformat.v4.new_output("execute_result", {"text/html": f'<table id="T_{uuid}"><th id="T_{uuid}_level0_col0">'},
+                                            execution_count=1)]
+    table.metadata["papermill"] = {"start_time": f"t{noise}"}
+    table.id = "table"
+    notebook.cells = [injected, table]
+    nbformat.write(notebook, str(path))
+
+
+def test_clean_notebook_strips_per_run_noise_so_reruns_are_byte_identical(tmp_path):
+    first, second = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    _executed_notebook(first, 1)
+    _executed_notebook(second, 2)
+    assert first.read_bytes() != second.read_bytes()
+    reproduce.clean_notebook(first)
+    reproduce.clean_notebook(second)
+    assert first.read_bytes() == second.read_bytes()
+    text = first.read_text()
+    assert "/machine/" not in text and "papermill" not in text and "iopub" not in text
+    assert '"id": "injected-parameters"' in text and 'id=\\"T_table_0\\"' in text
+
+
+def test_runtimes_keep_training_and_cached_runs_apart_and_make_the_readme_table():
+    reproduce._record_runtimes("cpu", {"01_x": {"seconds": 600.0, "cpus": 2, "models_trained": 3, "code_version": "a"}})
+    reproduce._record_runtimes("cpu", {"01_x": {"seconds": 30.0, "cpus": 2, "models_trained": 0, "code_version": "b"}})
+    reproduce._record_runtimes("cpu", {"01_x": {"seconds": 36.0, "cpus": 2, "models_trained": 0, "code_version": "c"}})
+    table = reproduce.runtimes_markdown()
+    assert "| 01_x | `cpu` | 10.0 min (2 CPUs, 3 models trained) | 0.6 min (2 CPUs) |" in table
+    assert "| all | `full` | not measured yet | not measured yet |" in table

@@ -70,3 +70,13 @@ def test_an_experiment_recorded_in_parts_is_loaded_whole():
     assert set(loaded["parts"]) == {"linear", "maxout"}
     assert results.scorecard("cpu", ["F5"])[0]["status"] == "reproduced"
     assert results.load("F50", "cpu") is None  # F5's parts are not F50's
+
+
+def test_a_rerun_that_reproduces_a_result_keeps_its_file(monkeypatch):
+    monkeypatch.setenv("QUANOS_CODE_VERSION", "first")
+    path = results.record("F1", "cpu", {"adv_error": 0.5}, setup={"a": 1}, data={}, seed=0, seconds=1.0)
+    monkeypatch.setenv("QUANOS_CODE_VERSION", "second")
+    results.record("F1", "cpu", {"adv_error": 0.5}, setup={"a": 1}, data={}, seed=0, seconds=9.0)
+    assert json.loads(path.read_text())["code_version"] == "first"  # same numbers: the first record stays
+    results.record("F1", "cpu", {"adv_error": 0.6}, setup={"a": 1}, data={}, seed=0, seconds=9.0)
+    assert json.loads(path.read_text())["code_version"] == "second"

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from quanos_lib import attacks, data, models, training
+from quanos_lib import attacks, data, evaluation, models, training
 
 
 def _toy_split(n=200, seed=0):
@@ -80,7 +80,7 @@ def test_early_stopping_keeps_the_best_epoch():
     val = _toy_split(seed=1)
     history = training.train(model, _toy_split(), config, val_split=val, progress=False)
     assert len(history["val_error"]) <= history["best_epoch"] + 1 + 2
-    final = training.evaluate(model, val.x, val.y)["error"]
+    final = evaluation.evaluate(model, val)["error"]
     assert final == min(history["val_error"])
 
 
@@ -88,14 +88,5 @@ def test_softmax_regression_learns_real_mnist(mnist_small):
     config = training.TrainConfig(epochs=2, lr=0.1, momentum=0.5)
     model, history = training.trained_model("softmax_test", models.SoftmaxRegression, mnist_small.train, config,
                                             progress=False)
-    assert training.evaluate(model, mnist_small.test.x, mnist_small.test.y)["error"] < 0.15
+    assert evaluation.evaluate(model, mnist_small.test)["error"] < 0.15
     assert history["loss"][1] < history["loss"][0]
-
-
-def test_summarize_error_and_confidence():
-    probs = torch.tensor([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])
-    y = torch.tensor([0, 0, 0])
-    summary = training.summarize(probs, y)
-    assert abs(summary["error"] - 1 / 3) < 1e-6
-    assert abs(summary["confidence"] - (0.9 + 0.7 + 0.6) / 3) < 1e-6
-    assert abs(summary["confidence_on_errors"] - 0.7) < 1e-6

@@ -1,0 +1,271 @@
+"""Every measurement of a trained model: accuracy and confidence, under attack or not, and the papers' other probes.
+
+A dataset is a :class:`quanos_lib.data.Split` (images ``x`` in [0, 1], labels ``y``). Models are evaluated in eval
+mode, on their own device, in batches, and come back in the mode they were in. Adversarial examples come from
+:mod:`quanos_lib.attacks`; this module only measures what they do.
+
+Choices, made once for the companion:
+
+- *error* is the share of examples whose predicted class (the most probable one) is not the label;
+- *confidence* is the probability the model gives its predicted class: ``confidence`` is its mean over all
+  examples, ``confidence_on_errors`` its mean over the misclassified ones only (NaN if there are none);
+- a *rubbish example* (F17, F18) counts as an error when some class gets a probability above 0.5.
+"""
+import itertools
+
+import pandas as pd
+import torch
+
+from . import attacks, data, models
+from .profiles import eps_text
+
+RUBBISH_THRESHOLD = 0.5
+
+
+@torch.no_grad()
+def predict_proba(model, x, batch_size=1000):
+    """Class probabilities for every example of ``x`` (softmax, or a model's independent class scores; uint8
+    images are read as k/255)."""
+    dev = models.device(model)
+    with models.eval_mode(model):
+        return torch.cat([models.probabilities(model, model(data.to_float(xb).to(dev))).cpu()
+                          for xb in x.split(batch_size)])
+
+
+def predict(model, x, batch_size=1000):
+    """The predicted class of every example of ``x``: its most probable class (the one :func:`summarize` uses)."""
+    return predict_proba(model, x, batch_size).argmax(1)
+
+
+def summarize(probs, y):
+    """``error``, ``confidence`` and ``confidence_on_errors`` from probabilities (see the module's choices)."""
+    confidence, predicted = probs.max(1)
+    wrong = predicted != y
+    return {"error": wrong.float().mean().item(),
+            "confidence": confidence.mean().item(),
+            "confidence_on_errors": confidence[wrong].mean().item() if wrong.any() else float("nan")}
+
+
+def evaluate(model, split, batch_size=1000):
+    """:func:`summarize` of the model's predictions on ``split``."""
+    return summarize(predict_proba(model, split.x, batch_size), split.y)
+
+
+def accuracy(model, split):
+    """The share of ``split`` the model classifies correctly."""
+    return 1 - evaluate(model, split)["error"]
+
+
+def attacked(model, split, eps, **attack_kwargs):
+    """``split`` with its images replaced by adversarial ones made on ``model`` (FGSM unless ``attack=...``)."""
+    split = split.float()
+    return data.Split(attacks.adversarial_examples(model, split.x, split.y, eps, **attack_kwargs), split.y)
+
+
+def fgsm_report(model, split, eps, **fgsm_kwargs):
+    """Clean and FGSM metrics in one dict: ``clean_error``, ``clean_confidence``, ``adv_error``,
+    ``adv_confidence`` and ``adv_confidence_on_errors``."""
+    clean = evaluate(model, split)
+    adversarial = evaluate(model, attacked(model, split, eps, **fgsm_kwargs))
+    return {"clean_error": clean["error"], "clean_confidence": clean["confidence"],
+            "adv_error": adversarial["error"], "adv_confidence": adversarial["confidence"],
+            "adv_confidence_on_errors": adversarial["confidence_on_errors"]}
+
+
+def fgsm_table(models_by_label, split, eps, *, train=None, **fgsm_kwargs):
+    """:func:`fgsm_report` of each model, one row per model (a DataFrame); with ``train``, a ``train_error``
+    column first (the error on the training split, in eval mode)."""
+    rows = {label: {**({"train_error": evaluate(model, train)["error"]} if train is not None else {}),
+                    **fgsm_report(model, split, eps, **fgsm_kwargs)}
+            for label, model in models_by_label.items()}
+    return pd.DataFrame(rows).T
+
+
+def fgsm_curve(model, split, eps_values, **fgsm_kwargs):
+    """Error and mean confidence under FGSM at each eps: ``{"eps": [...], "error": [...], "confidence": [...]}``."""
+    curve = {"eps": list(eps_values), "error": [], "confidence": []}
+    for eps in eps_values:
+        summary = evaluate(model, attacked(model, split, eps, **fgsm_kwargs))
+        curve["error"].append(summary["error"])
+        curve["confidence"].append(summary["confidence"])
+    return curve
+
+
+def accuracy_curve(model, split, attack, eps_values, **attack_kwargs):
+    """``{eps: accuracy}`` of ``model`` under its own (white-box) ``attack`` at each eps."""
+    return {eps: accuracy(model, attacked(model, split, eps, attack=attack, **attack_kwargs)) for eps in eps_values}
+
+
+def transfer_error(source, target, split, eps, **attack_kwargs):
+    """The error of ``target`` on the adversarial examples made on ``source`` (a black-box, transferred attack)."""
+    return evaluate(target, attacked(source, split, eps, **attack_kwargs))["error"]
+
+
+def attack_label(attack, eps, steps=None):
+    """A column name such as ``FGSM 8/255`` or ``PGD-10 2/255``."""
+    return f"{attack}{f'-{steps}' if steps else ''} {eps_text(eps)}"
+
+
+def attack_suite(eps_values, *, pgd_steps, seed=0):
+    """White-box FGSM and PGD (``pgd_steps`` steps, random start seeded with ``seed``) at each eps, for
+    :func:`robustness_table`: ``{label: (attack, eps, kwargs)}``."""
+    suite = {attack_label("FGSM", eps): (attacks.fgsm, eps, {}) for eps in eps_values}
+    suite.update({attack_label("PGD", eps, pgd_steps): (attacks.pgd, eps, {"steps": pgd_steps, "seed": seed})
+                  for eps in eps_values})
+    return suite
+
+
+def transfer_examples(substitute, split, suite):
+    """Black-box examples: each attack of ``suite`` (see :func:`attack_suite`) run on ``substitute``, for
+    :func:`robustness_table`'s ``transfer``: ``{"transfer <label>": adversarial images}``."""
+    return {f"transfer {label}": attacks.adversarial_examples(substitute, split.x, split.y, eps, attack=attack, **kwargs)
+            for label, (attack, eps, kwargs) in suite.items()}
+
+
+def robustness_table(models_by_label, split, attacks_to_run, *, transfer=None):
+    """Clean accuracy and accuracy under each attack, one row per model (a DataFrame).
+
+    ``attacks_to_run``: ``{column: (attack, eps, kwargs)}``, each run on the model itself (white-box);
+    ``transfer``: ``{column: adversarial images}`` made elsewhere (black-box), evaluated as they are.
+    """
+    rows = {}
+    for label, model in models_by_label.items():
+        row = {"clean": accuracy(model, split)}
+        for column, (attack, eps, kwargs) in attacks_to_run.items():
+            row[column] = accuracy(model, attacked(model, split, eps, attack=attack, **kwargs))
+        for column, x_adv in (transfer or {}).items():
+            row[column] = accuracy(model, data.Split(x_adv, split.y))
+        rows[label] = row
+    return pd.DataFrame(rows).T
+
+
+def agreement_on_errors(source, others, split, eps, **attack_kwargs):
+    """Cross-model agreement (F14) on the FGSM examples of ``source`` that ``source`` gets wrong: for each model of
+    ``others`` (``{name: model}``), the share it also gets wrong (``<name>_misclassified``) and the share where it
+    picks the source model's wrong class (``<name>_same_class``); for each pair of them, the share where the two
+    pick the same class (``<a>_<b>_agreement``)."""
+    x_adv = attacks.adversarial_examples(source, split.x, split.y, eps, **attack_kwargs)
+    source_class = predict(source, x_adv)
+    wrong = source_class != split.y
+    source_class = source_class[wrong]
+    predicted = {name: predict(model, x_adv)[wrong] for name, model in others.items()}
+    report = {}
+    for name, classes in predicted.items():
+        report[f"{name}_misclassified"] = (classes != split.y[wrong]).float().mean().item()
+        report[f"{name}_same_class"] = (classes == source_class).float().mean().item()
+    for (a, classes_a), (b, classes_b) in itertools.combinations(predicted.items(), 2):
+        report[f"{a}_{b}_agreement"] = (classes_a == classes_b).float().mean().item()
+    return report
+
+
+def rubbish_report(model, samples):
+    """Rubbish examples (F17, F18): the share of ``samples`` given some class with probability above 0.5
+    (``error``), and the mean top probability over those (``confidence``; NaN if there are none)."""
+    top = predict_proba(model, samples).max(1).values
+    fooled = top > RUBBISH_THRESHOLD
+    return {"error": fooled.float().mean().item(),
+            "confidence": top[fooled].mean().item() if fooled.any() else float("nan")}
+
+
+def rubbish_classes(model, samples, classes):
+    """Which classes the rubbish examples counted as errors land in: shares summing to 1."""
+    probs = predict_proba(model, samples)
+    fooled = probs.max(1).values > RUBBISH_THRESHOLD
+    counts = probs.argmax(1)[fooled].bincount(minlength=classes).float()
+    return (counts / counts.sum().clamp_min(1)).tolist()
+
+
+def targeted_success_rates(model, samples, classes, eps, **fgsm_kwargs):
+    """For each class c: the share of ``samples`` that one targeted FGSM step of size eps toward c
+    (unclipped unless ``clip`` is given) makes the model classify as c."""
+    fgsm_kwargs.setdefault("clip", None)
+    rates = []
+    for c in range(classes):
+        target = torch.full((len(samples),), c, dtype=torch.long)
+        stepped = attacks.adversarial_examples(model, samples, target, eps, targeted=True, **fgsm_kwargs)
+        rates.append((predict(model, stepped) == c).float().mean().item())
+    return rates
+
+
+@torch.no_grad()
+def outputs_along_fgsm_direction(model, x, y, eps_values):
+    """The model's outputs (e.g. the softmax arguments) at ``x + eps * sign(grad_x J(x, y))`` for each eps,
+    unclipped, for one example ``x`` (1 x C x H x W): a tensor of shape len(eps_values) x classes.
+    The FGSM paper's Figure 4 plots these against eps to show how linear the model is along the direction."""
+    direction = attacks.fgsm(model, x, y, 1.0, clip=None) - x.to(models.device(model, default=x.device))
+    with models.eval_mode(model):
+        steps = torch.as_tensor(eps_values, dtype=x.dtype, device=direction.device).view(-1, 1, 1, 1)
+        return model(x.to(direction.device) + steps * direction).cpu()
+
+
+def linearity_r2(eps_values, outputs):
+    """For each class, the R^2 of a straight-line fit of its output against eps: 1 means perfectly linear."""
+    eps = torch.as_tensor(eps_values, dtype=torch.float64)
+    outputs = torch.as_tensor(outputs, dtype=torch.float64)
+    design = torch.stack([eps, torch.ones_like(eps)], dim=1)
+    coefficients = torch.linalg.lstsq(design, outputs).solution
+    residual = ((outputs - design @ coefficients) ** 2).sum(0)
+    total = ((outputs - outputs.mean(0)) ** 2).sum(0).clamp_min(1e-12)
+    return (1 - residual / total).tolist()
+
+
+def linearity_along_fgsm(model, x, y, eps_values):
+    """F19 for one example: its ``outputs`` along the FGSM direction (:func:`outputs_along_fgsm_direction`), the
+    ``band`` of eps where the true class wins (``(low, high)``, or None), and per class the R^2 of a straight line
+    on each side of eps = 0 (``r2_right``, ``r2_left``)."""
+    eps_values = torch.as_tensor(eps_values)
+    outputs = outputs_along_fgsm_direction(model, x, y, eps_values)
+    band = eps_values[outputs.argmax(1) == int(y[0])]
+    right, left = eps_values >= 0, eps_values <= 0
+    return {"outputs": outputs, "band": (float(band.min()), float(band.max())) if len(band) else None,
+            "r2_right": linearity_r2(eps_values[right], outputs[right]),
+            "r2_left": linearity_r2(eps_values[left], outputs[left])}
+
+
+def weight_concentration(weights, top=0.1):
+    """How localized filters are: per row of ``weights``, the share of its absolute weight mass held by its ``top``
+    fraction of largest entries, averaged over rows (1 = all mass on a few pixels)."""
+    magnitude = weights.abs()
+    k = max(1, int(top * magnitude.shape[1]))
+    return (magnitude.topk(k, dim=1).values.sum(1) / magnitude.sum(1).clamp_min(1e-12)).mean().item()
+
+
+# The checks of gradient_masking_checks that a model must pass; "fgsm_monotone_in_eps" is for information.
+MASKING_CHECKS = ("iterative_at_least_as_strong", "white_box_at_least_as_strong_as_transfer", "pgd_monotone_in_eps",
+                  "reaches_chance")
+
+
+def gradient_masking_checks(fgsm_curve, pgd_curve, transfer_accuracy, chance, *, tolerance=0.01):
+    """The standard sanity checks for an apparent robustness that may only be masked gradients
+    (Athalye, Carlini & Wagner, 2018; Carlini et al., "On evaluating adversarial robustness", 2019).
+
+    ``fgsm_curve`` / ``pgd_curve``: ``{eps: white-box accuracy}`` over the same eps values (0 included if
+    wanted); ``transfer_accuracy``: ``{eps: accuracy}`` under black-box examples from a substitute at
+    some of those eps; ``chance``: 1 / classes. A check passes within ``tolerance`` (sampling noise):
+
+    - ``iterative_at_least_as_strong``: PGD accuracy <= FGSM accuracy at every eps;
+    - ``white_box_at_least_as_strong_as_transfer``: PGD accuracy <= transfer accuracy where both exist;
+    - ``pgd_monotone_in_eps``: PGD accuracy never rises as eps grows. Only the iterative attack is held to
+      it: one large FGSM step overshoots (the loss along a fixed sign direction is not monotone far from
+      x), so FGSM accuracy often rises again at large eps on any model; ``fgsm_monotone_in_eps`` reports
+      it, for information, and is not a masking symptom by itself;
+    - ``reaches_chance``: PGD accuracy at the largest eps is at most chance.
+    """
+    eps = sorted(pgd_curve)
+    rises = lambda curve: any(curve[b] > curve[a] + tolerance for a, b in zip(eps, eps[1:]))  # noqa: E731
+    return {
+        "iterative_at_least_as_strong": all(pgd_curve[e] <= fgsm_curve[e] + tolerance for e in eps),
+        "white_box_at_least_as_strong_as_transfer": all(pgd_curve[e] <= acc + tolerance
+                                                        for e, acc in transfer_accuracy.items()),
+        "pgd_monotone_in_eps": not rises(pgd_curve),
+        "reaches_chance": pgd_curve[eps[-1]] <= chance + tolerance,
+        "fgsm_monotone_in_eps": not rises(fgsm_curve),
+    }
+
+
+def masking_report(model, split, eps_values, transfer_accuracy, chance, *, pgd_steps, seed=0):
+    """The FGSM and PGD accuracy-vs-eps curves of ``model`` and :func:`gradient_masking_checks` on them:
+    ``({"FGSM": curve, "PGD-<steps>": curve}, checks)``."""
+    fgsm = accuracy_curve(model, split, attacks.fgsm, eps_values)
+    pgd = accuracy_curve(model, split, attacks.pgd, eps_values, steps=pgd_steps, seed=seed)
+    return {"FGSM": fgsm, f"PGD-{pgd_steps}": pgd}, gradient_masking_checks(fgsm, pgd, transfer_accuracy, chance)

@@ -1,0 +1,178 @@
+"""A notebook's bookkeeping, written once: :func:`start` sets a run up, :meth:`Run.record` records one result.
+
+    run = experiment.start(profile, "maxout", "mnist", seed=seed)   # shows the profile, the scale, the data
+    naive, naive_history = zoo.maxout(run.data, run.scale)
+    with run.record("F2") as r:                                     # times the block, writes the JSON and
+        r.model("naive maxout", naive_history)                      # shows the experiment's scorecard rows
+        r.metrics(evaluation.fgsm_report(naive, run.data.test, run.scale["eps"]))
+
+:func:`start` seeds everything, sets the plotting theme, loads the dataset at the profile's scale and shows, once,
+the profile, the data (with a banner when its files are not the official ones) and the scale as a table.
+:meth:`Run.record` stores every result with the run's profile, scale, data and seed, the training configuration and
+training time of each model it names (taken from the training call, never rebuilt by hand), and its own wall time
+(see :mod:`quanos_lib.results` for what ``seconds`` covers).
+"""
+import contextlib
+import time
+import warnings
+
+from . import data, plotting, profiles, results, training
+from .profiles import eps_text  # noqa: F401 (notebooks format eps through experiment)
+
+
+def show(markdown):
+    """Display Markdown in a notebook; print it elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(markdown))
+    else:
+        print(markdown)
+
+
+def _value_text(key, value):
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value_text(key, v) for v in value) or "none"
+    if value is None:
+        return "all" if key.endswith("_size") else "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return profiles.eps_text(value) if "eps" in key else f"{value:g}"
+    return str(value)
+
+
+def scale_table(scale, columns=3):
+    """The scale as a Markdown table, ``columns`` settings per row (eps as k/255 where it is one)."""
+    cells = [f"`{key}` | {_value_text(key, value)}" for key, value in scale.items()]
+    cells += [" | "] * (-len(cells) % columns)
+    rows = [" | ".join(cells[i:i + columns]) for i in range(0, len(cells), columns)]
+    return "\n".join(["| " + " | ".join(["setting | value"] * columns) + " |", "|---" * 2 * columns + "|"]
+                     + [f"| {row} |" for row in rows])
+
+
+def data_text(info):
+    """One paragraph on the data a run uses; a warning banner first when its files are not the official ones."""
+    sizes = f"{info['train_size']:,} training and {info['test_size']:,} test images"
+    if info["verified"]:
+        return f"Data: **{info['name']}**, verified against the official checksums; {sizes}."
+    return (f"> ⚠️ **Data: {info['name']}.** These files do not match the official checksums (fingerprint "
+            f"`{info['fingerprint']}`). {info.get('notice', '')} Every number below is a result on this copy, not on "
+            f"the official dataset.\n\nData: {sizes}.")
+
+
+class Run:
+    """One notebook's run: ``profile`` (resolved), ``name`` (the profile's), ``scale``, ``data``, ``seed``.
+
+    ``variant`` (e.g. ``"cifar100"`` for notebook 07 on CIFAR-100) is added to every metric name, result file and
+    figure name, so that a variant's results sit beside the main run's instead of replacing them.
+    """
+
+    def __init__(self, profile, group, dataset, seed=0, variant=None):
+        self.profile = profiles.get(profile)
+        self.name, self.scale, self.seed, self.variant = self.profile.name, self.profile[group], seed, variant
+        training.seed_everything(seed)
+        plotting.set_theme()
+        with warnings.catch_warnings():  # shown as a banner below, without the warning's machine path
+            warnings.simplefilter("ignore", data.UnverifiedDataWarning)
+            self.data = data.load(dataset, train_size=self.scale.get("train_size"),
+                                  test_size=self.scale.get("test_size"), seed=seed)
+        self.recorded = []
+
+    def describe(self):
+        return (f"**Profile `{self.name}`** — {self.profile.note} Seed {self.seed}."
+                f"{f' Variant: `{self.variant}`.' if self.variant else ''}\n\n{data_text(self.data.info)}\n\n"
+                f"Scale of this notebook (`quanos_lib.profiles`):\n\n{scale_table(self.scale)}")
+
+    def _suffix(self):
+        return f"_{self.variant}" if self.variant else ""
+
+    @contextlib.contextmanager
+    def record(self, *exp_ids, data=None, part=None, notes=None, **setup):
+        """Record experiments measured together: the ``with`` block fills one :class:`Recorder` per id (one
+        recorder, or a tuple of them for several ids; they share the models and the setup); on leaving it without
+        an error, ``results/<profile>/<id>.json`` is written for each and their scorecard rows are shown.
+        ``setup``: what the measurement used beyond the scale (eps, clipping, sample sizes, ...); ``data``: the
+        dataset the numbers come from when it is not the run's own (a subset or a preprocessed copy)."""
+        models, shared_setup = {}, dict(setup)
+        recorders = [Recorder(self._suffix(), models, shared_setup) for _ in exp_ids]
+        start = time.perf_counter()
+        yield recorders[0] if len(recorders) == 1 else tuple(recorders)
+        seconds = time.perf_counter() - start
+        per_checkpoint = {model["checkpoint"]: model["training_seconds"] for model in models.values()}  # each once
+        training_seconds = sum(per_checkpoint.values()) if models else None
+        for exp_id, recorder in zip(exp_ids, recorders):
+            results.record(exp_id, self.name, recorder.values,
+                           setup={"scale": self.scale, **shared_setup, "models": models},
+                           data=(data or self.data).info, seed=self.seed, seconds=seconds,
+                           training_seconds=training_seconds, notes=notes, part=part or self.variant)
+            self.recorded.append(exp_id)
+        show(results.scorecard_markdown(self.name, list(exp_ids)))
+
+    def scorecard(self, ids=None):
+        """Show the scorecard rows of ``ids`` (default: every experiment recorded in this run so far)."""
+        show(results.scorecard_markdown(self.name, list(dict.fromkeys(ids or self.recorded))))
+
+    def save(self, fig, name):
+        """Save a figure as ``figures/<name>.png`` and ``.pdf`` (with the run's variant in the name)."""
+        plotting.save_figure(fig, name + self._suffix(), self.name)
+
+
+class Recorder:
+    """What one experiment of a :meth:`Run.record` block collects: metric ``values``; the ``trained`` models
+    behind them and extra ``setup`` (both shared by the experiments of the block)."""
+
+    def __init__(self, suffix="", trained=None, setup=None):
+        self.suffix, self.values = suffix, {}
+        self.trained = {} if trained is None else trained
+        self.setup = {} if setup is None else setup
+
+    def metric(self, name, value):
+        """Record one metric; returns ``value``."""
+        self.values[name + self.suffix] = value
+        return value
+
+    def metrics(self, values, *, keys=None, suffix=""):
+        """Record every metric of ``values`` (``{name: value}``; only ``keys`` if given), each name followed by
+        ``suffix``; returns ``values``."""
+        for name in keys or values:
+            self.metric(name + suffix, values[name])
+        return values
+
+    def table(self, frame, name="{row}_{column}"):
+        """Record every cell of a DataFrame as a metric named by ``name`` from its row and column labels (a
+        float label as ``:g``, spaces as underscores); returns ``frame``."""
+        text = lambda label: (f"{label:g}" if isinstance(label, float) else str(label)).replace(" ", "_")  # noqa: E731
+        for row, values in frame.iterrows():
+            for column, value in values.items():
+                self.metric(name.format(row=text(row), column=text(column)), value)
+        return frame
+
+    def models(self, trained):
+        """Name the models behind the result: ``trained`` is ``{label: (model, history)}`` as the training calls
+        (``quanos_lib.zoo``) return them. Records each model's checkpoint, the configuration that trained it, the
+        epochs it ran and its training time; returns ``{label: model}``."""
+        for label, (_, history) in trained.items():
+            self.trained[label] = {
+                "checkpoint": history["checkpoint"], "config": history["config"], "epochs_run": len(history["loss"]),
+                **({"continued_epochs_run": len(history["continued"]["loss"])} if "continued" in history else {}),
+                "training_seconds": round(history["seconds"], 2)}
+        return {label: model for label, (model, _) in trained.items()}
+
+
+def training_text(history):
+    """How a model was trained, in one sentence: its epochs (early-stopped and continued) and training time."""
+    best = f" (best: epoch {history['best_epoch'] + 1})" if history.get("best_epoch") is not None else ""
+    continued = f" and {len(history['continued']['loss'])} continued epochs" if "continued" in history else ""
+    return f"after {len(history['loss'])} epochs{best}{continued}; trained in {history['seconds'] / 60:.1f} min."
+
+
+def start(profile, group, dataset, *, seed=0, variant=None):
+    """Set up a notebook's run of the experiments of ``group`` (a key of :data:`quanos_lib.profiles.SCALES`) on
+    ``dataset`` at ``profile``, and show what it is; returns the :class:`Run`."""
+    run = Run(profile, group, dataset, seed, variant)
+    show(run.describe())
+    return run

@@ -1,0 +1,115 @@
+"""QUANOS (Panda, ISLPED 2020): Algorithm 1 for any network with named conv and linear layers, in one call.
+
+Algorithm 1, as the paper's slides give it:
+
+1. train a randomly initialized network for a few epochs (20-30 for VGG-19): the *partially trained* model
+   that :func:`quanos` starts from (the caller trains it);
+2. measure every layer's Adversarial Noise Sensitivity on training or validation images
+   (:func:`quanos_lib.ans.adversarial_noise_sensitivity`);
+3. give each layer ``k_l = k_initial - round(k_initial * ANS_l)`` bits (:func:`bit_widths`);
+4. fake-quantize the network to those widths and train it on (:func:`train_quantized`);
+5. optionally repeat steps 2-4 from the trained hybrid-precision network (``iterations``).
+
+:func:`quanos` runs steps 2-5 and returns a :class:`Result`; each step is callable on its own. :func:`gains`
+compares robustness tables (notebook 07's Q4, Q6, Q7); size and energy are :func:`quanos_lib.energy.cost_table`.
+
+Example, on a model small enough to train in a second (layers are addressed by their module names)::
+
+    >>> import torch
+    >>> from quanos_lib import data, quanos, training
+    >>> _ = torch.manual_seed(0)
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 32), torch.nn.ReLU(),
+    ...                             torch.nn.Linear(32, 2))
+    >>> x = torch.rand(256, 1, 4, 4)
+    >>> images = data.Split(x, (x.flatten(1)[:, :8].sum(1) > x.flatten(1)[:, 8:].sum(1)).long())
+    >>> train, val = images.holdout(64)
+    >>> result = quanos.quanos(model, train, val, training.TrainConfig(epochs=2, lr=0.1), eps=0.1,
+    ...                        layers={"1": "2", "3": "3"}, progress=False)
+    >>> sorted(result.bits) == ["1", "3"] and all(2 <= k <= 16 for k in result.bits.values())
+    True
+    >>> result.bits == quanos.bit_widths(result.ans) and len(result.history["loss"]) == 2
+    True
+"""
+import copy
+import dataclasses
+import re
+
+import torch
+
+from . import ans, quantization, training
+from .paper import QUANOS_K_INITIAL
+
+
+def bit_widths(ans_values, k_initial=QUANOS_K_INITIAL, k_min=quantization.MIN_BITS):
+    """QUANOS's rule ``k_l = k_initial - round(k_initial * ANS_l)``, floored at ``k_min`` (choice: the
+    paper states no floor; below 2 bits a symmetric quantizer has no non-zero level on one side)."""
+    return {name: max(k_min, min(k_initial, k_initial - round(k_initial * value))) for name, value in ans_values.items()}
+
+
+def train_quantized(model, bits, train_split, config, *, val_split=None, name="quanos", progress=True):
+    """Step 4: a copy of ``model`` with its float weights (a fake-quantized model starts from its float twin),
+    fake-quantized to ``bits`` (``{layer: bits}``; ``None`` keeps it in float) and trained on ``train_split``
+    with ``config`` (early-stopped on ``val_split`` if given). ``model`` itself is left untouched.
+
+    Cached like every trained model (:func:`quanos_lib.training.trained_model`), under ``name``; the starting
+    weights are part of the cache key. Returns ``(model, history)``.
+    """
+    template, weights = quantization.float_copy(model), quantization.float_state_dict(model)
+
+    def build():
+        fresh = copy.deepcopy(template)
+        return quantization.quantize(fresh, bits) if bits else fresh
+
+    name = re.sub(r"[^\w.-]+", "_", name)  # a file name
+    return training.trained_model(name, build, train_split, config, val_split=val_split, start=weights,
+                                  progress=progress)
+
+
+@dataclasses.dataclass
+class Iteration:
+    """One pass of Algorithm 1's steps 2-4: the ANS measured, the bits it gave, the trained model and its history."""
+    ans: dict
+    bits: dict
+    model: torch.nn.Module
+    history: dict
+
+
+@dataclasses.dataclass
+class Result:
+    """What :func:`quanos` returns: every iteration, and (as attributes) the last one's ``model``, ``bits``,
+    ``ans`` and ``history``."""
+    iterations: list
+
+    model = property(lambda self: self.iterations[-1].model)
+    bits = property(lambda self: self.iterations[-1].bits)
+    ans = property(lambda self: self.iterations[-1].ans)
+    history = property(lambda self: self.iterations[-1].history)
+
+
+def quanos(model, train_split, val_split, config, *, eps, k_initial=QUANOS_K_INITIAL, k_min=quantization.MIN_BITS,
+           iterations=1, layers=None, name="quanos", progress=True):
+    """Algorithm 1's steps 2-4 on a partially trained ``model``, ``iterations`` times.
+
+    ``train_split``: the images the quantized network trains on; ``val_split``: the images ANS is measured on
+    (never the test images that later score the model) and, if ``config.patience`` is set, the early-stopping
+    split; ``config``: the training budget of step 4 (a :class:`quanos_lib.training.TrainConfig`); ``eps``: the
+    FGSM eps of ANS; ``layers``: which activation each quantizable layer's ANS is read from (see
+    :func:`quanos_lib.ans.default_layers`: by default a layer's own output); ``name``: the checkpoint name of the
+    first iteration (later ones add ``(iteration k)``). ``model`` is left untouched.
+    """
+    steps, current = [], model
+    for iteration in range(1, iterations + 1):
+        sensitivity = ans.adversarial_noise_sensitivity(current, val_split, eps, layers)
+        bits = bit_widths(sensitivity, k_initial, k_min)
+        label = name if iteration == 1 else f"{name} (iteration {iteration})"
+        current, history = train_quantized(current, bits, train_split, config, name=label, progress=progress,
+                                           val_split=val_split if config.patience is not None else None)
+        steps.append(Iteration(sensitivity, bits, current, history))
+    return Result(steps)
+
+
+def gains(table, ours, baseline, columns):
+    """How much more accurate model ``ours`` is than ``baseline`` (rows of a robustness table, e.g.
+    :func:`quanos_lib.evaluation.robustness_table`): ``{name: table[ours, column] - table[baseline, column]}``
+    for each ``{name: column}``, in accuracy fractions (0.03 = 3 points)."""
+    return {name: float(table.loc[ours, column] - table.loc[baseline, column]) for name, column in columns.items()}

@@ -1,0 +1,123 @@
+import pytest
+import torch
+
+from quanos_lib import attacks, data, evaluation, models
+
+
+def test_summarize_error_and_confidence():
+    probs = torch.tensor([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])
+    y = torch.tensor([0, 0, 0])
+    summary = evaluation.summarize(probs, y)
+    assert abs(summary["error"] - 1 / 3) < 1e-6
+    assert abs(summary["confidence"] - (0.9 + 0.7 + 0.6) / 3) < 1e-6
+    assert abs(summary["confidence_on_errors"] - 0.7) < 1e-6
+
+
+def test_targeted_success_rates_on_a_linear_model():
+    torch.manual_seed(0)
+    model = models.SoftmaxRegression(in_features=16, classes=3)
+    with torch.no_grad():
+        model.linear.weight.normal_()
+    samples = torch.randn(200, 1, 4, 4)
+    untouched = evaluation.targeted_success_rates(model, samples, 3, 0.0)
+    assert sum(untouched) == pytest.approx(1.0)  # eps = 0: just the share predicted as each class
+    stepped = evaluation.targeted_success_rates(model, samples, 3, 2.0)
+    assert all(after > before for after, before in zip(stepped, untouched))  # each step moves toward its class
+    for c in range(3):  # ... and is exactly one targeted FGSM step, unclipped
+        x_c = attacks.fgsm(model, samples, torch.full((200,), c), 2.0, targeted=True, clip=None)
+        assert stepped[c] == pytest.approx((model(x_c).argmax(1) == c).float().mean().item())
+    assert model.training  # mode restored
+
+
+def test_gradient_masking_checks_flag_each_symptom():
+    fgsm = {0.0: 0.9, 0.1: 0.5, 0.3: 0.3}
+    honest = evaluation.gradient_masking_checks(fgsm, {0.0: 0.9, 0.1: 0.2, 0.3: 0.0}, {0.1: 0.6}, chance=0.1)
+    assert all(honest.values())
+    masked = evaluation.gradient_masking_checks(fgsm, {0.0: 0.9, 0.1: 0.6, 0.3: 0.7}, {0.1: 0.4}, chance=0.1)
+    assert not any(check for name, check in masked.items() if name != "fgsm_monotone_in_eps")
+    overshoot = evaluation.gradient_masking_checks({0.0: 0.9, 0.1: 0.1, 0.3: 0.2}, {0.0: 0.9, 0.1: 0.0, 0.3: 0.0},
+                                                {0.1: 0.5}, chance=0.1)
+    assert not overshoot["fgsm_monotone_in_eps"]  # FGSM's rise alone is no masking:
+    assert all(overshoot[name] for name in evaluation.MASKING_CHECKS) and len(evaluation.MASKING_CHECKS) == len(overshoot) - 1
+
+
+def test_outputs_along_the_fgsm_direction_are_exactly_linear_for_a_linear_model():
+    torch.manual_seed(0)
+    model = models.SoftmaxRegression(in_features=16, classes=3)
+    eps = torch.linspace(-15, 15, 31)
+    outputs = evaluation.outputs_along_fgsm_direction(model, torch.rand(1, 1, 4, 4), torch.tensor([1]), eps)
+    assert outputs.shape == (31, 3)
+    assert min(evaluation.linearity_r2(eps, outputs)) > 0.999999
+    relu_outputs = torch.relu(outputs)  # piecewise linear with a kink: a straight line no longer explains it all
+    assert min(evaluation.linearity_r2(eps, relu_outputs)) < 0.99
+
+
+def test_rubbish_report_and_concentration():
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = logits
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return self.logits[: len(x)]
+
+    logits = torch.tensor([[5.0, 0.0], [0.0, 0.0], [0.0, 3.0]])
+    report = evaluation.rubbish_report(Fixed(logits), torch.zeros(3, 1))
+    assert report["error"] == pytest.approx(2 / 3)
+    assert report["confidence"] == pytest.approx((torch.sigmoid(torch.tensor(5.0)) + torch.sigmoid(torch.tensor(3.0))).item() / 2)
+    assert evaluation.weight_concentration(torch.tensor([[1.0] + [0.0] * 9]), top=0.1) == pytest.approx(1.0)
+    assert evaluation.weight_concentration(torch.ones(2, 10), top=0.1) == pytest.approx(0.1)
+
+
+def test_rubbish_classes_are_the_shares_of_the_fooled_samples():
+    model = models.SoftmaxRegression(in_features=2, classes=3)
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.tensor([[10.0, 0.0], [0.0, 10.0], [0.0, 0.0]]))
+        model.linear.bias.zero_()
+    samples = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 0.0]]).reshape(4, 1, 1, 2)
+    assert evaluation.rubbish_classes(model, samples, 3) == pytest.approx([2 / 3, 1 / 3, 0.0])
+
+
+class Lookup(torch.nn.Module):
+    """A classifier whose prediction for input ``i`` (a one-pixel image holding i) is ``classes[i]``."""
+
+    def __init__(self, classes, count=3):
+        super().__init__()
+        self.logits = 5 * torch.nn.functional.one_hot(torch.tensor(classes), count).float()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return self.logits[x.flatten(1)[:, 0].long()] + 0 * self.dummy
+
+
+def test_agreement_on_errors_is_conditioned_on_the_source_models_mistakes():
+    split = data.Split(torch.arange(4.0).reshape(4, 1, 1, 1), torch.zeros(4, dtype=torch.long))
+    source = Lookup([1, 2, 0, 1])  # wrong on examples 0, 1 and 3, with classes 1, 2, 1
+    others = {"a": Lookup([1, 0, 0, 2]), "b": Lookup([1, 0, 1, 1])}
+    report = evaluation.agreement_on_errors(source, others, split, eps=0.0)  # eps 0: the images themselves
+    assert report == {"a_misclassified": pytest.approx(2 / 3), "a_same_class": pytest.approx(1 / 3),
+                      "b_misclassified": pytest.approx(2 / 3), "b_same_class": pytest.approx(2 / 3),
+                      "a_b_agreement": pytest.approx(2 / 3)}
+
+
+def test_robustness_table_transfer_and_curves_on_a_model_whose_accuracy_is_known():
+    split = data.Split(torch.arange(4.0).reshape(4, 1, 1, 1), torch.tensor([1, 2, 2, 1]))
+    model = Lookup([1, 2, 0, 1])  # right on 3 of 4
+    table = evaluation.robustness_table({"m": model}, split, {"FGSM 0": (attacks.fgsm, 0.0, {})},
+                                        transfer={"given": split.x[[1, 1, 2, 3]]})
+    assert table.loc["m"].to_dict() == {"clean": 0.75, "FGSM 0": 0.75, "given": 0.5}
+    assert evaluation.accuracy_curve(model, split, attacks.pgd, [0.0]) == {0.0: 0.75}
+    assert evaluation.transfer_error(model, model, split, 0.0) == 0.25
+
+
+def test_linearity_along_fgsm_finds_where_the_true_class_wins():
+    torch.manual_seed(0)
+    model = models.SoftmaxRegression(in_features=16, classes=3)
+    x, y = torch.rand(1, 1, 4, 4), torch.tensor([1])
+    eps = torch.linspace(-15, 15, 61)
+    report = evaluation.linearity_along_fgsm(model, x, y, eps)
+    wins = eps[report["outputs"].argmax(1) == 1]
+    assert report["band"] == (float(wins.min()), float(wins.max()))
+    assert report["band"][0] <= 0 <= report["band"][1] or model(x).argmax(1).item() != 1
+    assert min(report["r2_right"]) > 0.999999 and min(report["r2_left"]) > 0.999999
