@@ -126,9 +126,10 @@ NOTES = {
 
 
 def eps_text(eps):
-    """An eps as a reader knows it: ``8/255`` where it is a whole number of 8-bit steps, else the number."""
+    """An eps as a reader knows it: a short decimal as it is (0.25, 0.2), else ``8/255`` where it is a whole
+    number of 8-bit steps, else the number."""
     steps = eps * 255
-    if eps and abs(steps - round(steps)) < 1e-6:
+    if round(eps, 4) != eps and abs(steps - round(steps)) < 1e-6:
         return f"{round(steps)}/255"
     return f"{eps:g}"
 

@@ -124,11 +124,11 @@ def vgg19(cifar, scale, seed=0):
 
 def vgg19_snapshots(cifar, scale, history):
     """``{epoch: VGG-19}`` from the weights :func:`vgg19` kept during training (``history["snapshots"]``)."""
-    snapshots = {}
-    for epoch, state in history["snapshots"].items():
-        snapshots[epoch] = models.VGG19(width=scale["width"], classes=len(cifar.classes))
-        snapshots[epoch].load_state_dict(state)
-    return {epoch: model.to(training.default_device()).eval() for epoch, model in snapshots.items()}
+    def snapshot(state):
+        model = models.VGG19(width=scale["width"], classes=len(cifar.classes))
+        model.load_state_dict(state)
+        return model.to(training.default_device()).eval()
+    return {epoch: snapshot(state) for epoch, state in history["snapshots"].items()}
 
 
 def finetune_config(scale, *, adversarial=False, seed=0):

@@ -6,7 +6,8 @@ import pytest
 from quanos_lib import experiment, profiles, results, training, zoo
 
 
-@pytest.mark.parametrize("eps, text", [(8 / 255, "8/255"), (1 / 255, "1/255"), (0.25, "0.25"), (0.0, "0"), (0.1, "0.1")])
+@pytest.mark.parametrize("eps, text", [(8 / 255, "8/255"), (1 / 255, "1/255"), (64 / 255, "64/255"),
+                                       (0.25, "0.25"), (0.2, "0.2"), (0.0, "0"), (0.1, "0.1")])
 def test_eps_reads_as_a_reader_knows_it(eps, text):
     assert profiles.eps_text(eps) == text
 
