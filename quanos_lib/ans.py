@@ -116,15 +116,19 @@ def rank_correlation(a, b):
     return float((centered[0] * centered[1]).sum() / (centered[0].norm() * centered[1].norm()))
 
 
-def removal_curve(model, order, split, eps, *, finetune=None):
+def removal_curve(model, order, split, eps, *, batch_norm_split=None, finetune=None):
     """Clean and FGSM accuracy of ``model`` with the first 0, 1, ..., len(order) layers of ``order`` removed.
 
-    ``finetune(pruned)``, if given, trains each pruned copy briefly before it is measured.
+    ``batch_norm_split`` (training images), if given, re-estimates each pruned copy's batch-norm statistics
+    (:func:`quanos_lib.models.reestimate_batch_norm`); ``finetune(pruned)``, if given, then trains it briefly
+    before it is measured.
     Returns ``{"removed": [...], "clean": [...], "adversarial": [...]}`` (accuracies in [0, 1]).
     """
     curve = {"removed": [], "clean": [], "adversarial": []}
     for k in range(len(order) + 1):
         pruned = remove_layers(model, order[:k])
+        if batch_norm_split is not None and k:
+            models.reestimate_batch_norm(pruned, batch_norm_split)
         if finetune is not None and k:
             finetune(pruned)
         report = evaluation.fgsm_report(pruned, split, eps)

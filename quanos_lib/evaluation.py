@@ -96,6 +96,18 @@ def accuracy_curve(model, split, attack, eps_values, **attack_kwargs):
     return {eps: accuracy(model, attacked(model, split, eps, attack=attack, **attack_kwargs)) for eps in eps_values}
 
 
+def robustness_area(curve, max_eps):
+    """The area under an accuracy-vs-eps curve (``{eps: accuracy}``, from :func:`accuracy_curve`) over
+    ``[0, max_eps]``, divided by ``max_eps``: the mean accuracy over that range of eps (trapezoid rule), one
+    number that rewards robustness at every eps rather than at one point where every model may be at the
+    floor. The curve must include 0 and ``max_eps``."""
+    points = sorted((eps, value) for eps, value in curve.items() if eps <= max_eps + 1e-12)
+    if not points or points[0][0] != 0 or abs(points[-1][0] - max_eps) > 1e-12:
+        raise ValueError(f"the curve must include eps 0 and {max_eps}, it has {sorted(curve)}")
+    eps, values = (torch.tensor(column, dtype=torch.float64) for column in zip(*points))
+    return float(torch.trapezoid(values, eps) / max_eps)
+
+
 def transfer_error(source, target, split, eps, **attack_kwargs):
     """The error of ``target`` on the adversarial examples made on ``source`` (a black-box, transferred attack)."""
     return evaluate(target, attacked(source, split, eps, **attack_kwargs))["error"]

@@ -156,6 +156,16 @@ def eval_mode(model):
             module.training = training
 
 
+def reestimate_batch_norm(model, split, *, batch_size=500):
+    """Recompute every batch-norm layer's running statistics of ``model`` from the images of ``split``
+    (training images), with torch's ``torch.optim.swa_utils.update_bn`` (exact averages over the split, no
+    gradient step). After a layer is removed (QUANOS's Q2), the layers behind it see inputs other than the
+    ones their statistics were kept for. Returns ``model``, in the mode it had."""
+    batches = [xb for xb in split.float().x.split(batch_size)]
+    torch.optim.swa_utils.update_bn(batches, model, device=device(model))
+    return model
+
+
 def device(model, default="cpu"):
     """The device a model lives on: that of its first parameter (or buffer); ``default`` for a model with neither."""
     tensor = next(itertools.chain(model.parameters(), model.buffers()), None)

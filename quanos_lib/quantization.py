@@ -8,19 +8,27 @@ full-precision layer. For a layer with ``k`` bits (choices, made once for the co
 - its **weights** are fake-quantized to k bits, uniform and symmetric, one scale per output channel
   (``max |w|`` of the channel over ``2^(k-1) - 1``), with torch's ``fake_quantize_per_channel_affine``;
 - its **input activation** (the operand its multiply-accumulates see) is fake-quantized to k bits per
-  tensor with torch's ``fake_quantize_per_tensor_affine``: unsigned ``[0, 2^k - 1]`` when the input is
-  non-negative (after a ReLU), else signed; the scale comes from the batch's own maximum (dynamic).
+  tensor, affine (``2^k`` levels between a calibrated minimum and maximum, so a non-negative input after
+  a ReLU uses them all), with torch's own ``torch.ao.quantization.FakeQuantize`` and its moving-average
+  min/max observer. The range is **static**: the observer runs while the model trains (quantization-aware
+  training) or is calibrated on training images (:func:`calibrate`), and is frozen otherwise, so in eval
+  mode an image's quantization never depends on the other images of its batch, and an attacker cannot
+  move the scale, as in a deployed quantized network.
 
 Both ops pass gradients straight through inside the quantization range (the straight-through
-estimator), so quantized models train, and white-box attacks differentiate them. Scales are treated as
-constants. Nothing here is written by hand except wiring those ops to layers: weights through
-``torch.nn.utils.parametrize``, inputs through a forward pre-hook.
+estimator), so quantized models train, and white-box attacks differentiate them. Nothing here is
+written by hand except wiring torch's ops to layers: weights through ``torch.nn.utils.parametrize``,
+inputs through a forward pre-hook calling the layer's ``input_quantizer`` submodule (its calibrated
+range is part of the layer's state dict, so it travels with a checkpoint).
 """
 import copy
 
 import torch
 from torch import nn
+from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver
 from torch.nn.utils import parametrize
+
+from . import models
 
 MIN_BITS, MAX_BITS = 2, 16
 
@@ -30,15 +38,52 @@ def _check_bits(bits):
         raise ValueError(f"bit widths must be integers from {MIN_BITS} to {MAX_BITS}, not {bits!r}")
 
 
-def fake_quantize_tensor(x, bits):
-    """k-bit per-tensor fake quantization with a scale from the tensor's own range (see module doc)."""
-    _check_bits(bits)
-    signed = bool(x.detach().min() < 0)
-    levels = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1
-    scale = (x.detach().abs().max() / levels).clamp_min(1e-12).float().reshape(1)
-    zero = torch.zeros(1, dtype=torch.int32, device=x.device)
-    low = -levels - 1 if signed else 0
-    return torch.fake_quantize_per_tensor_affine(x, scale.to(x.device), zero, low, levels)
+class InputFakeQuantize(nn.Module):
+    """k-bit fake quantization of a layer's input with a static range (see the module doc).
+
+    ``calibrating`` lets :func:`calibrate` run the observer with the model in eval mode (batch-norm
+    statistics untouched). Used before any calibration it raises instead of quantizing with a made-up range."""
+
+    def __init__(self, bits):
+        super().__init__()
+        _check_bits(bits)
+        self.bits, self.calibrating = bits, False
+        # qint32 only as the observer's container: the range is [0, 2^k - 1] for every k up to 16
+        self.quantizer = FakeQuantize(observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=2 ** bits - 1,
+                                      dtype=torch.qint32, qscheme=torch.per_tensor_affine)
+
+    def extra_repr(self):
+        return f"bits={self.bits}"
+
+    @property
+    def calibrated(self):
+        return bool(torch.isfinite(self.quantizer.activation_post_process.min_val))
+
+    def forward(self, x):
+        observing = self.training or self.calibrating
+        if not observing and not self.calibrated:
+            raise RuntimeError("a fake-quantized layer was run before its activation range was set: train the "
+                               "model or call quantization.calibrate(model, training_images) first")
+        self.quantizer.enable_observer(observing)
+        return self.quantizer(x)
+
+
+def calibrate(model, split, *, batch_size=500):
+    """Set the activation ranges of a fake-quantized ``model`` from the images of ``split`` (training or
+    validation images, never test) without training it: the observers see every batch with the model in
+    eval mode, so batch norm and dropout are untouched. Returns ``model``."""
+    quantizers = [module for module in model.modules() if isinstance(module, InputFakeQuantize)]
+    split = split.float()
+    try:
+        for quantizer in quantizers:
+            quantizer.calibrating = True
+        with models.eval_mode(model), torch.no_grad():
+            for xb in split.x.split(batch_size):
+                model(xb.to(models.device(model)))
+    finally:
+        for quantizer in quantizers:
+            quantizer.calibrating = False
+    return model
 
 
 class WeightFakeQuantize(nn.Module):
@@ -78,9 +123,10 @@ def check_mapping(model, bits):
         _check_bits(value)
 
 
-def quantize(model, bits):
+def quantize(model, bits, calibration=None):
     """Fake-quantize ``model`` in place, layer by layer, from ``{module name: bits}``; returns the model.
-    A model already quantized is first restored to float."""
+    A model already quantized is first restored to float. Its activation ranges are set by ``calibration``
+    (a split of training images, see :func:`calibrate`) or, without it, by the model's own training."""
     check_mapping(model, bits)
     dequantize(model)
     modules = dict(model.named_modules())
@@ -88,9 +134,10 @@ def quantize(model, bits):
         module = modules[name]
         parametrize.register_parametrization(module, "weight", WeightFakeQuantize(k))
         module.quantization_bits = k
-        module._input_quantizer = module.register_forward_pre_hook(
-            lambda mod, inputs, k=k: (fake_quantize_tensor(inputs[0], k), *inputs[1:]))
-    return model
+        module.input_quantizer = InputFakeQuantize(k).to(models.device(module))
+        module._input_hook = module.register_forward_pre_hook(
+            lambda mod, inputs: (mod.input_quantizer(inputs[0]), *inputs[1:]))
+    return model if calibration is None else calibrate(model, calibration)
 
 
 def dequantize(model):
@@ -98,9 +145,9 @@ def dequantize(model):
     for module in model.modules():
         if parametrize.is_parametrized(module, "weight"):
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
-        if hasattr(module, "_input_quantizer"):
-            module._input_quantizer.remove()
-            del module._input_quantizer, module.quantization_bits
+        if hasattr(module, "_input_hook"):
+            module._input_hook.remove()
+            del module._input_hook, module.input_quantizer, module.quantization_bits
     return model
 
 
@@ -110,7 +157,7 @@ def float_state_dict(model):
     ``dequantize``: a copy shares the parametrized class, and removing its parametrization would break
     the original.)"""
     return {name.replace(".parametrizations.weight.original", ".weight"): value.detach().cpu()
-            for name, value in model.state_dict().items()}
+            for name, value in model.state_dict().items() if ".input_quantizer." not in name}
 
 
 def bits_of(model):
@@ -122,17 +169,19 @@ def bits_of(model):
 def float_copy(model):
     """A float (unquantized) deep copy of ``model``, with its float weights; ``model`` is left as it was.
 
-    A fake-quantized model is briefly restored to float, copied and quantized again (its quantizers hold no
-    state, so nothing changes): a deep copy of the quantized model could not be dequantized on its own, since
-    the copy shares its parametrized classes with the original (see :func:`float_state_dict`)."""
+    A fake-quantized model is briefly restored to float, copied, and quantized again with its own state
+    (calibrated ranges included): a deep copy of the quantized model could not be dequantized on its own,
+    since the copy shares its parametrized classes with the original (see :func:`float_state_dict`)."""
     bits = bits_of(model)
     if not bits:
         return copy.deepcopy(model)
+    state = model.state_dict()
     dequantize(model)
     try:
         return copy.deepcopy(model)
     finally:
         quantize(model, bits)
+        model.load_state_dict(state)
 
 
 def uniform_bits(model, k):

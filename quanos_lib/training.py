@@ -11,7 +11,9 @@
   ``x_fgsm`` recomputed from the current model at every mini-batch and treated as a constant
   (no gradient through the sign); choice: it is computed with the model in eval mode (no dropout).
   ``adv_kind="sign_noise"`` / ``"uniform_noise"`` replace ``x_fgsm`` by ``x`` plus random ``+-eps``
-  sign noise / ``U(-eps, eps)`` noise (F12), keeping the clean term (the same alpha);
+  sign noise / ``U(-eps, eps)`` noise (F12), keeping the clean term (the same alpha); ``adv_kind="pgd"``
+  by PGD with ``adv_steps`` steps and a random start drawn anew for every mini-batch (Madry et al., 2018;
+  their objective is ``adv_alpha=0``);
 - an optional L1 penalty ``l1 * ||W||_1`` on the first layer's weight (the paper's "L1 weight decay");
 - an optional max-norm constraint on each unit's (or filter's) incoming weights, applied after every
   step; a module with a ``max_norm`` attribute uses its own limit;
@@ -67,7 +69,8 @@ class TrainConfig:
     adv_alpha: float = None          # None: clean training; else alpha*J(x) + (1-alpha)*J(x_perturbed)
     adv_eps: float = paper.FGSM_EPS_MNIST
     adv_clip: tuple = (0.0, 1.0)     # None: the paper's unclipped perturbation
-    adv_kind: str = "fgsm"           # "fgsm", or random "sign_noise" / "uniform_noise" of size eps
+    adv_kind: str = "fgsm"           # "fgsm", "pgd", or random "sign_noise" / "uniform_noise" of size eps
+    adv_steps: int = 7               # PGD's steps when adv_kind="pgd"
     l1: float = 0.0                  # L1 penalty on the first layer's weight
     max_col_norm: float = None       # max L2 norm of each unit's incoming weights
     augment_padding: int = 0         # random crops of the zero-padded image (0: none)
@@ -98,6 +101,9 @@ def perturb(model, x, y, config):
     """The perturbed batch of the training objective: FGSM, or random noise of size ``adv_eps``."""
     if config.adv_kind == "fgsm":
         return attacks.fgsm(model, x, y, config.adv_eps, clip=config.adv_clip)  # detached: a constant
+    if config.adv_kind == "pgd":  # its random start from the seeded global generator: a new one per batch
+        return attacks.pgd(model, x, y, config.adv_eps, steps=config.adv_steps, clip=config.adv_clip,
+                           seed=int(torch.randint(2 ** 31 - 1, ())))
     if config.adv_kind == "sign_noise":
         noise = config.adv_eps * torch.randint(0, 2, x.shape, device=x.device).mul(2).sub(1).to(x.dtype)
     elif config.adv_kind == "uniform_noise":

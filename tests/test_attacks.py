@@ -131,11 +131,11 @@ def test_pgd_keeps_fgsms_guarantees(tiny_mlp, batch, mode):
 
 
 def test_white_box_attacks_differentiate_a_fake_quantized_model(batch):
-    from quanos_lib import quantization
+    from quanos_lib import data, quantization
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
-    quantization.quantize(model, quantization.uniform_bits(model, 4))
     x, y = batch
+    quantization.quantize(model, quantization.uniform_bits(model, 4), calibration=data.Split(x, y))
     model.eval()
     before = F.cross_entropy(model(x), y)
     assert F.cross_entropy(model(attacks.pgd(model, x, y, 0.1)), y) > before  # the STE gradient is useful

@@ -121,3 +121,14 @@ def test_linearity_along_fgsm_finds_where_the_true_class_wins():
     assert report["band"] == (float(wins.min()), float(wins.max()))
     assert report["band"][0] <= 0 <= report["band"][1] or model(x).argmax(1).item() != 1
     assert min(report["r2_right"]) > 0.999999 and min(report["r2_left"]) > 0.999999
+
+
+def test_robustness_area_is_the_mean_accuracy_over_the_eps_range():
+    curve = {0.0: 1.0, 0.5: 0.5, 1.0: 0.0, 2.0: 0.0}
+    assert evaluation.robustness_area(curve, 1.0) == 0.5
+    assert abs(evaluation.robustness_area(curve, 2.0) - 0.25) < 1e-12
+    assert evaluation.robustness_area({0.0: 0.7, 0.1: 0.7}, 0.1) == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="must include"):
+        evaluation.robustness_area({0.1: 1.0, 0.5: 0.5}, 0.5)
+    with pytest.raises(ValueError, match="must include"):
+        evaluation.robustness_area(curve, 0.75)

@@ -33,3 +33,16 @@ def test_device_of_a_model_and_of_one_without_parameters():
     assert models.device(models.SoftmaxRegression(4, 2)) == torch.device("cpu")
     assert models.device(torch.nn.ReLU(), default="meta") == torch.device("meta")
     assert models.device(models.Normalize((0.5,), (0.5,))) == torch.device("cpu")  # buffers only
+
+
+def test_reestimated_batch_norm_statistics_are_those_of_the_given_images():
+    from quanos_lib import data
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3)).eval()
+    x = torch.randn(1000, 1, 2, 2) * 3 + 1
+    models.reestimate_batch_norm(model, data.Split(x, torch.zeros(1000, dtype=torch.long)), batch_size=100)
+    features = model[1](x.flatten(1)).detach()
+    assert torch.allclose(model[2].running_mean, features.mean(0), atol=1e-5)
+    # torch's cumulative average of each batch's (unbiased) variance
+    assert torch.allclose(model[2].running_var, torch.stack([f.var(0) for f in features.split(100)]).mean(0), atol=1e-5)
+    assert not model.training and model[2].momentum == 0.1  # mode and momentum as they were

@@ -2,7 +2,13 @@ import pytest
 import torch
 from torch import nn
 
-from quanos_lib import evaluation, models, quantization, training
+from quanos_lib import data, evaluation, models, quantization, training
+
+
+def _calibrated(bits, x):
+    quantizer = quantization.InputFakeQuantize(bits)
+    quantizer(x)  # in training mode (a new module's): the observer sets the range from x
+    return quantizer.eval()
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])
@@ -11,13 +17,20 @@ def test_k_bits_give_at_most_2_to_the_k_values(bits):
     model = models.SoftmaxRegression(in_features=64, classes=4)
     quantization.quantize(model, {"linear": bits})
     assert all(row.unique().numel() <= 2 ** bits for row in model.linear.weight)
-    assert quantization.fake_quantize_tensor(torch.rand(1000), bits).unique().numel() <= 2 ** bits
-    assert quantization.fake_quantize_tensor(torch.randn(1000), bits).unique().numel() <= 2 ** bits
+    for x in (torch.rand(1000), torch.randn(1000)):
+        assert _calibrated(bits, x)(x).unique().numel() <= 2 ** bits
+
+
+def test_activation_range_is_the_calibrated_one_and_a_non_negative_input_uses_every_level():
+    x = torch.linspace(0, 3, 1000)
+    quantizer = _calibrated(2, x)
+    assert torch.allclose(quantizer(x).unique(), torch.tensor([0.0, 1.0, 2.0, 3.0]))
+    assert quantizer(torch.tensor([10.0, -5.0])).tolist() == [3.0, 0.0]  # frozen: outliers are clamped to it
 
 
 def test_gradients_pass_straight_through():
     x = torch.linspace(-1, 1, 50, requires_grad=True)
-    quantization.fake_quantize_tensor(x, 4).sum().backward()
+    _calibrated(4, x.detach())(x).sum().backward()
     assert torch.equal(x.grad, torch.ones_like(x))
     model = quantization.quantize(models.SoftmaxRegression(in_features=4, classes=2), {"linear": 3})
     model(torch.rand(5, 1, 2, 2)).sum().backward()
@@ -33,16 +46,44 @@ def test_inputs_of_a_quantized_layer_are_quantized_too():
     assert seen[0].unique().numel() <= 4
 
 
+def test_in_eval_mode_an_images_output_does_not_depend_on_its_batch():
+    torch.manual_seed(0)
+    model = models.VGG19(width=0.05)
+    calibration = data.Split(torch.rand(256, 3, 32, 32), torch.zeros(256, dtype=torch.long))
+    quantization.quantize(model, quantization.uniform_bits(model, 8), calibration=calibration).eval()
+    ranges = {name: buffer.clone() for name, buffer in model.state_dict().items()
+              if "input_quantizer" in name and name.endswith(("scale", "zero_point", "min_val", "max_val"))}
+    x = torch.rand(64, 3, 32, 32)
+    x[1:] *= 4  # other images far brighter: a range taken from the batch would move
+    with torch.no_grad():
+        alone, together = model(x[:1]), model(x)
+    assert all(torch.equal(model.state_dict()[name], value) for name, value in ranges.items())
+    # equal up to float rounding (a convolution's result may differ in the last bit with the batch size)
+    assert torch.allclose(alone[0], together[0], atol=1e-5)
+    quantizer = model.features.conv2_1.input_quantizer  # the quantizer itself is exactly per element
+    assert torch.equal(quantizer(x[:1]), quantizer(x)[:1])
+
+
+def test_calibration_leaves_batch_norm_alone_and_a_model_used_uncalibrated_is_an_error():
+    model = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    quantization.quantize(model, quantization.uniform_bits(model, 4)).eval()
+    with pytest.raises(RuntimeError, match="calibrate"):
+        model(torch.rand(4, 8))
+    quantization.calibrate(model, data.Split(torch.rand(64, 8) + 5, torch.zeros(64, dtype=torch.long)))
+    assert torch.equal(model[1].running_mean, torch.zeros(8)) and not model.training
+    assert model[0].input_quantizer.calibrated and model(torch.rand(4, 8)).shape == (4, 3)
+
+
 def test_16_bit_fake_quantization_leaves_a_trained_model_unchanged(mnist_small):
     training.seed_everything(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
     training.train(model, mnist_small.train, training.TrainConfig(epochs=2, lr=0.1, momentum=0.5), progress=False)
     before = evaluation.predict(model, mnist_small.test.x)
-    quantization.quantize(model, quantization.uniform_bits(model, 16))
+    quantization.quantize(model, quantization.uniform_bits(model, 16), calibration=mnist_small.train)
     after = evaluation.predict(model, mnist_small.test.x)
     assert (before == after).float().mean() > 0.999
     assert evaluation.evaluate(model, mnist_small.test)["error"] < 0.2
-    quantization.quantize(model, quantization.uniform_bits(model, 2))
+    quantization.quantize(model, quantization.uniform_bits(model, 2), calibration=mnist_small.train)
     two_bits = evaluation.predict(model, mnist_small.test.x)
     assert (before == two_bits).float().mean() < 0.99  # ... while 2 bits does change it
 

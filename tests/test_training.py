@@ -90,3 +90,17 @@ def test_softmax_regression_learns_real_mnist(mnist_small):
                                             progress=False)
     assert evaluation.evaluate(model, mnist_small.test)["error"] < 0.15
     assert history["loss"][1] < history["loss"][0]
+
+
+def test_pgd_training_perturbs_inside_the_ball_with_a_new_random_start_per_batch(tiny_mlp):
+    split = data.Split(torch.rand(32, 1, 4, 4), torch.randint(0, 3, (32,)))
+    config = training.TrainConfig(epochs=1, adv_alpha=0.0, adv_eps=0.1, adv_kind="pgd", adv_steps=5)
+    training.seed_everything(0)
+    first, second = (training.perturb(tiny_mlp, split.x, split.y, config) for _ in range(2))
+    for x_adv in (first, second):
+        assert (x_adv - split.x).abs().max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert not torch.equal(first, second)  # a new random start, drawn from the seeded generator
+    training.seed_everything(0)
+    assert torch.equal(training.perturb(tiny_mlp, split.x, split.y, config), first)  # ... deterministically
+    clean = F.cross_entropy(tiny_mlp.eval()(split.x), split.y)
+    assert F.cross_entropy(tiny_mlp(first), split.y) > clean  # it climbs the loss
