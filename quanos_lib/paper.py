@@ -39,6 +39,20 @@ class Claim:
             return ours <= self.value
         return self.value <= ours <= self.high
 
+    def holds_on(self, low, high):
+        """The claim judged on an interval ``[low, high]`` (a mean over seeds): True if every value in it
+        satisfies the claim, False if none does, None if the interval straddles the claim's edge."""
+        if self.kind == "approx":
+            inside, outside = (self.value - self.tol <= low and high <= self.value + self.tol,
+                               high < self.value - self.tol or low > self.value + self.tol)
+        elif self.kind == "at_least":
+            inside, outside = low >= self.value, high < self.value
+        elif self.kind == "at_most":
+            inside, outside = high <= self.value, low > self.value
+        else:
+            inside, outside = self.value <= low and high <= self.high, high < self.value or low > self.high
+        return True if inside else False if outside else None
+
     def text(self):
         fmt = (lambda v: f"{100 * v:.4g}%") if self.percent else (lambda v: f"{v:.4g}")
         if self.kind == "approx":

@@ -8,6 +8,11 @@
      "setup": {...}, "data": {...}, "seed": 0, "seconds": 8.1, "training_seconds": 12.0,
      "code_version": "<git sha>"}
 
+A metric measured over several seeds is recorded from :func:`over_seeds` as its mean with a 95% interval
+(``"value"``, ``"interval"``, ``"seeds"``, ``"per_seed"``), and the scorecard judges the claim on the
+interval: ``reproduced`` if all of it satisfies the claim, ``differs`` if none of it does, ``inconclusive``
+if it straddles the claim's edge.
+
 ``seconds`` is, for every id, the wall time of the measurement that recorded it (the block of a
 :meth:`quanos_lib.experiment.Run.record`: attacking and evaluating, plus training any model first trained
 inside it); ``training_seconds`` is how long the models the result names took to train, as measured when each
@@ -31,6 +36,24 @@ from .paper import PAPER
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 STATUS_REPRODUCED, STATUS_DIFFERS, STATUS_NOT_RUN = "reproduced", "differs", "not run yet"
 STATUS_QUALITATIVE, STATUS_NOT_MEASURED = "see notebook", "not measured here"
+STATUS_INCONCLUSIVE = "inconclusive"
+
+# Student's t quantile t(0.975, df) for df = 1..30 (scipy is not a dependency); beyond, the normal's 1.96.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def over_seeds(values):
+    """A metric measured once per seed, as the scorecard records it: the mean and its two-sided 95% Student-t
+    interval, ``mean +- t(0.975, n - 1) * sd / sqrt(n)`` (needs at least two seeds)."""
+    values = [float(v) for v in values]
+    n = len(values)
+    if n < 2:
+        raise ValueError("an interval needs at least two seeds")
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = (_T975[n - 2] if n - 1 <= len(_T975) else 1.96) * sd / math.sqrt(n)
+    return {"value": mean, "interval": [mean - half, mean + half], "seeds": n, "per_seed": values}
 
 
 def output_root(profile):
@@ -75,6 +98,15 @@ def _clean(value):
     return value
 
 
+def _measured(value):
+    """A metric's stored form: ``{"value": v}``, or for :func:`over_seeds`'s dict its mean, interval and seeds."""
+    number = lambda v: _clean(round(float(v), 6))  # noqa: E731
+    if isinstance(value, dict):
+        return {"value": number(value["value"]), "interval": [number(v) for v in value["interval"]],
+                "seeds": value["seeds"], "per_seed": [number(v) for v in value["per_seed"]]}
+    return {"value": number(value)}
+
+
 def record(exp_id, profile, metrics, *, setup, data, seed, seconds, training_seconds=None, notes=None, part=None):
     """Write ``results/<profile>/<exp_id>.json`` (``<exp_id>.<part>.json`` for one part of an experiment
     that two notebooks share, e.g. F5's linear and maxout parts) and return its path.
@@ -87,8 +119,7 @@ def record(exp_id, profile, metrics, *, setup, data, seed, seconds, training_sec
     claims = PAPER[exp_id]["claims"]
     entry = {
         "id": exp_id, "profile": profile, "title": PAPER[exp_id]["title"],
-        "metrics": {name: {"value": _clean(round(float(value), 6)),
-                           "paper": claims[name].value if name in claims else None,
+        "metrics": {name: {**_measured(value), "paper": claims[name].value if name in claims else None,
                            **({"claim": claims[name].text()} if name in claims else {})}
                     for name, value in metrics.items()},
         "setup": setup, "data": data, "seed": seed, "seconds": round(float(seconds), 2),
@@ -148,15 +179,22 @@ def scorecard(profile, ids=None):
                              status=STATUS_QUALITATIVE if result else STATUS_NOT_RUN))
             continue
         for metric, claim in entry["claims"].items():
-            ours = (result or {}).get("metrics", {}).get(metric, {}).get("value")
+            measured = (result or {}).get("metrics", {}).get(metric, {})
+            ours, interval = measured.get("value"), measured.get("interval")
+            ours_text = _fmt(ours, claim.percent)
             if result is None:
                 status = STATUS_NOT_RUN
             elif ours is None:
                 status = STATUS_NOT_MEASURED
+            elif interval:
+                holds = claim.holds_on(*interval)
+                status = {True: STATUS_REPRODUCED, False: STATUS_DIFFERS, None: STATUS_INCONCLUSIVE}[holds]
+                ours_text += (f" [{_fmt(interval[0], claim.percent)}, {_fmt(interval[1], claim.percent)}], "
+                              f"{measured['seeds']} seeds")
             else:
                 status = STATUS_REPRODUCED if claim.holds(ours) else STATUS_DIFFERS
             paper_text = claim.text() + (f" — {claim.note}" if claim.note else "")
-            rows.append(dict(base, metric=metric, paper=paper_text, ours=_fmt(ours, claim.percent), status=status))
+            rows.append(dict(base, metric=metric, paper=paper_text, ours=ours_text, status=status))
     return rows
 
 

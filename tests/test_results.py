@@ -80,3 +80,36 @@ def test_a_rerun_that_reproduces_a_result_keeps_its_file(monkeypatch):
     assert json.loads(path.read_text())["code_version"] == "first"  # same numbers: the first record stays
     results.record("F1", "cpu", {"adv_error": 0.6}, setup={"a": 1}, data={}, seed=0, seconds=9.0)
     assert json.loads(path.read_text())["code_version"] == "second"
+
+
+def test_a_metric_over_seeds_is_its_mean_with_a_student_t_interval():
+    summary = results.over_seeds([0.10, 0.12, 0.14])
+    assert summary["value"] == pytest.approx(0.12) and summary["seeds"] == 3
+    half = 4.303 * 0.02 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert summary["interval"] == pytest.approx([0.12 - half, 0.12 + half])
+    with pytest.raises(ValueError, match="two seeds"):
+        results.over_seeds([0.1])
+
+
+@pytest.mark.parametrize("per_seed, status", [
+    ([0.035, 0.036, 0.034], "reproduced"),   # Q4's claim: a gain of 3-4 points, all of the interval inside
+    ([0.00, 0.01, 0.005], "differs"),        # all of it below
+    ([0.01, 0.05, 0.03], "inconclusive"),    # straddles the edge
+])
+def test_scorecard_judges_a_claim_on_the_interval(per_seed, status):
+    results.record("Q4", "cpu", {"robustness_gain_vs_8bit": results.over_seeds(per_seed)}, setup={}, data={},
+                   seed=0, seconds=0)
+    stored = results.load("Q4", "cpu")["metrics"]["robustness_gain_vs_8bit"]
+    assert stored["seeds"] == 3 and len(stored["interval"]) == 2 and stored["paper"] == 0.03
+    row = results.scorecard("cpu", ["Q4"])[0]
+    assert row["status"] == status and "3 seeds" in row["ours"]
+
+
+@pytest.mark.parametrize("claim, interval, holds", [
+    (paper.approx(0.5, 0.05), (0.46, 0.54), True), (paper.approx(0.5, 0.05), (0.56, 0.6), False),
+    (paper.approx(0.5, 0.05), (0.5, 0.6), None), (paper.at_least(5.0), (5.0, 6.0), True),
+    (paper.at_least(5.0), (3.0, 4.9), False), (paper.at_least(5.0), (4.9, 5.1), None),
+    (paper.at_most(0.1), (0.0, 0.1), True), (paper.between(0.05, 0.16), (0.17, 0.2), False),
+])
+def test_claims_on_an_interval(claim, interval, holds):
+    assert claim.holds_on(*interval) is holds
