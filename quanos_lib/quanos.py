@@ -40,6 +40,9 @@ from . import ans, quantization, training
 from .paper import QUANOS_K_INITIAL
 
 
+CALIBRATION_IMAGES = 1000  # training images that set a newly quantized model's activation ranges
+
+
 def bit_widths(ans_values, k_initial=QUANOS_K_INITIAL, k_min=quantization.MIN_BITS):
     """QUANOS's rule ``k_l = k_initial - round(k_initial * ANS_l)``, floored at ``k_min`` (choice: the
     paper states no floor; below 2 bits a symmetric quantizer has no non-zero level on one side)."""
@@ -48,17 +51,19 @@ def bit_widths(ans_values, k_initial=QUANOS_K_INITIAL, k_min=quantization.MIN_BI
 
 def train_quantized(model, bits, train_split, config, *, val_split=None, name="quanos", progress=True):
     """Step 4: a copy of ``model`` with its float weights (a fake-quantized model starts from its float twin),
-    fake-quantized to ``bits`` (``{layer: bits}``; ``None`` keeps it in float) and trained on ``train_split``
-    with ``config`` (early-stopped on ``val_split`` if given). ``model`` itself is left untouched.
+    fake-quantized to ``bits`` (``{layer: bits}``; ``None`` keeps it in float), its activation ranges calibrated
+    on ``CALIBRATION_IMAGES`` training images, and trained on ``train_split`` with ``config`` (early-stopped on
+    ``val_split`` if given). ``model`` itself is left untouched.
 
     Cached like every trained model (:func:`quanos_lib.training.trained_model`), under ``name``; the starting
     weights are part of the cache key. Returns ``(model, history)``.
     """
     template, weights = quantization.float_copy(model), quantization.float_state_dict(model)
+    calibration = train_split.subset(CALIBRATION_IMAGES, config.seed)
 
-    def build():
+    def build():  # activation ranges start from training images, then follow the training (see quantization)
         fresh = copy.deepcopy(template)
-        return quantization.quantize(fresh, bits) if bits else fresh
+        return quantization.quantize(fresh, bits, calibration=calibration) if bits else fresh
 
     name = re.sub(r"[^\w.-]+", "_", name)  # a file name
     return training.trained_model(name, build, train_split, config, val_split=val_split, start=weights,
