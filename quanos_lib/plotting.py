@@ -275,3 +275,31 @@ def accuracy_vs_eps(curves, *, chance=None, title=""):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def robustness_front(table, *, robustness, family, costs=("size (kbit)", "energy (µJ)"), interval=None, title=""):
+    """QUANOS's claim as one picture: each model's robustness against each cost, one panel per cost.
+
+    ``table``: one row per model (its label), with the cost columns (e.g. from
+    :func:`quanos_lib.energy.cost_table`), a ``robustness`` column and a ``family`` column ("homogeneous" rows
+    are joined into a line in order of cost, the front a hybrid model should lie above; other families are
+    points, labelled); ``interval``: optional ``(low column, high column)`` drawn as error bars."""
+    fig, axes = plt.subplots(1, len(costs), figsize=(6 * len(costs), 4.2), squeeze=False)
+    families = list(dict.fromkeys(table[family]))
+    colors = dict(zip(families, sns.color_palette()))
+    for ax, cost in zip(axes[0], costs):
+        for name in families:
+            rows = table[table[family] == name].sort_values(cost)
+            y = 100 * rows[robustness]
+            errors = None if interval is None else 100 * np.abs(rows[list(interval)].to_numpy().T - y.to_numpy())
+            ax.errorbar(rows[cost], y, yerr=errors, fmt="-o" if name == "homogeneous" else "o", color=colors[name],
+                        capsize=3, label=name)
+            for label, row in rows.iterrows():
+                ax.annotate(str(label), (row[cost], 100 * row[robustness]), textcoords="offset points", xytext=(4, 4),
+                            fontsize=7)
+        ax.set_xscale("log")
+        ax.set(xlabel=f"{cost} (log scale)", ylabel=f"{robustness} (%)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -19,3 +19,16 @@ def test_save_figure_is_byte_identical_on_rerun(tmp_path, monkeypatch):
     assert png_a.read_bytes() == png_b.read_bytes()
     assert png_a.with_suffix(".pdf").read_bytes() == png_b.with_suffix(".pdf").read_bytes()
     assert png_a.parent == tmp_path / "a" / "figures"
+
+
+def test_robustness_front_draws_the_homogeneous_line_and_the_hybrid_points():
+    import pandas as pd
+    table = pd.DataFrame({"size (kbit)": [10.0, 20.0, 40.0, 15.0], "energy (µJ)": [1.0, 2.0, 4.0, 1.2],
+                          "area": [0.2, 0.3, 0.35, 0.32], "low": [0.18, 0.28, 0.33, 0.30], "high": [0.22, 0.32, 0.37, 0.34],
+                          "family": ["homogeneous"] * 3 + ["QUANOS"]}, index=["2-bit", "4-bit", "8-bit", "QUANOS eps 8/255"])
+    fig = plotting.robustness_front(table, robustness="area", family="family", interval=("low", "high"))
+    size_panel, energy_panel = fig.axes
+    line = size_panel.lines[0]
+    assert list(line.get_xdata()) == [10.0, 20.0, 40.0] and list(line.get_ydata()) == [20.0, 30.0, 35.0]
+    assert [text.get_text() for text in energy_panel.texts][-1] == "QUANOS eps 8/255"
+    assert size_panel.get_xscale() == "log"
