@@ -240,6 +240,18 @@ def weight_concentration(weights, top=0.1):
     return (magnitude.topk(k, dim=1).values.sum(1) / magnitude.sum(1).clamp_min(1e-12)).mean().item()
 
 
+def loss_gradient_size(model, split, parameter):
+    """``{"mean": ..., "max": ...}`` of ``|dJ/dp|`` over the entries of ``parameter`` (one of ``model``'s), for the
+    model's mean loss on ``split`` in eval mode: how hard the data pulls on each weight, to set beside a penalty's
+    constant pull (L1 weight decay pulls every weight toward 0 with ``lambda``; F5)."""
+    split = split.float()
+    dev = models.device(model)
+    with models.eval_mode(model), torch.enable_grad():
+        loss = models.loss(model, model(split.x.to(dev)), split.y.to(dev))
+        (grad,) = torch.autograd.grad(loss, parameter)
+    return {"mean": grad.abs().mean().item(), "max": grad.abs().max().item()}
+
+
 # The checks of gradient_masking_checks that a model must pass; "fgsm_monotone_in_eps" is for information.
 MASKING_CHECKS = ("iterative_at_least_as_strong", "white_box_at_least_as_strong_as_transfer", "pgd_monotone_in_eps",
                   "reaches_chance")

@@ -141,3 +141,15 @@ def test_attack_suite_and_masking_report_pass_the_clipping_on():
     clipped, _ = evaluation.masking_report(model, split, [0.0, 0.5], {}, 0.5, pgd_steps=2)
     assert unclipped["FGSM"] == {0.0: 0.5, 0.5: 0.0} and unclipped["PGD-2"][0.5] == 0.0  # pushed past 1.1
     assert clipped["FGSM"] == {0.0: 0.5, 0.5: 0.5} and clipped["PGD-2"][0.5] == 0.5      # stopped at 1.0
+
+
+def test_loss_gradient_size_is_the_analytic_gradient_of_a_linear_model():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2, 2))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.zero_()
+    split = data.Split(torch.tensor([[[[1.0, 2.0]]], [[[3.0, 4.0]]]]), torch.tensor([0, 0]))
+    # Uniform softmax: dJ/dW = mean over examples of (p - onehot) x^T = [[-0.5], [0.5]] * mean(x) = (2, 3)
+    size = evaluation.loss_gradient_size(model, split, model[1].weight)
+    assert size == pytest.approx({"mean": (1 + 1.5 + 1 + 1.5) / 4, "max": 1.5})
+    assert model[1].weight.grad is None
