@@ -121,7 +121,8 @@ def _minutes(seconds):
 def clean_notebook(path):
     """Strip the per-run noise from an executed notebook, in place: papermill's metadata (times, durations,
     machine paths), Jupyter's execution timestamps, the injected parameters cell's fresh random id, and the
-    random ids pandas gives each styled table (``T_1a2b3``), which become the cell's id."""
+    random ids pandas gives each styled table (``T_1a2b3``), which become the cell's id, and the memory addresses
+    in plain-text reprs (``<pandas...Styler at 0x7f...>``)."""
     import nbformat
     notebook = nbformat.read(str(path), as_version=4)
     notebook.metadata.pop("papermill", None)
@@ -131,6 +132,8 @@ def clean_notebook(path):
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.id = "injected-parameters"
         for k, output in enumerate(cell.get("outputs", [])):
+            if "text/plain" in output.get("data", {}):
+                output["data"]["text/plain"] = re.sub(r" at 0x[0-9a-f]+>", ">", output["data"]["text/plain"])
             if "text/html" in output.get("data", {}):
                 html = output["data"]["text/html"]
                 for uuid in dict.fromkeys(re.findall(r"\bT_([0-9a-f]{5})_", html)):

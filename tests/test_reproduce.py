@@ -59,7 +59,8 @@ def _executed_notebook(path, noise):
     injected.id = f"random{noise}"
     table = nbformat.v4.new_code_cell("table.style")
     uuid = f"ab{noise}cd"
-    table.outputs = [nbformat.v4.new_output("execute_result", {"text/html": f'<table id="T_{uuid}"><th id="T_{uuid}_level0_col0">'},
+    table.outputs = [nbformat.v4.new_output("execute_result", {"text/html": f'<table id="T_{uuid}"><th id="T_{uuid}_level0_col0">',
+                                                               "text/plain": f"<pandas.io.formats.style.Styler at 0x7f{noise}a0>"},
                                             execution_count=1)]
     table.metadata["papermill"] = {"start_time": f"t{noise}"}
     table.id = "table"
@@ -78,6 +79,7 @@ def test_clean_notebook_strips_per_run_noise_so_reruns_are_byte_identical(tmp_pa
     text = first.read_text()
     assert "/machine/" not in text and "papermill" not in text and "iopub" not in text
     assert '"id": "injected-parameters"' in text and 'id=\\"T_table_0\\"' in text
+    assert "<pandas.io.formats.style.Styler>" in text and " at 0x" not in text
 
 
 def test_runtimes_keep_training_and_cached_runs_apart_and_make_the_readme_table():
