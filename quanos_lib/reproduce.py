@@ -164,7 +164,8 @@ def _record_runtimes(profile, runtimes):
 def _runtime_text(measured):
     if not measured:
         return "—"
-    trained = f", {measured['models_trained']} models trained" if measured["models_trained"] else ""
+    count = measured["models_trained"]
+    trained = f", {count} model{'s' if count != 1 else ''} trained" if count else ""
     return f"{measured['seconds'] / 60:.1f} min ({measured['cpus']} CPUs{trained})"
 
 
