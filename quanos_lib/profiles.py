@@ -27,6 +27,7 @@ _LINEAR_FULL_DATA = {
     "sweep_eps": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25],
     "sweep_l1": [0.0, 1e-4, 3e-4, 1e-3, 2.5e-3, 1e-2, 3e-2, 1e-1],
     "confidence_epochs": [1, 5, 20, 100],  # F1: how confidence under attack grows with training (fixed epochs)
+    "confidence_weight_decay": [1e-4, 1e-3, 1e-2],  # F1: ... and falls with L2 weight decay (early-stopped)
 }
 
 # Notebooks 02-04 (maxout on MNIST). `epochs` caps the early-stopped phase on the first 50k images,
@@ -71,7 +72,7 @@ SCALES = {
         "linear": {"eps": FGSM_EPS_MNIST, "clip": FGSM_CLIP, "train_size": 2000, "test_size": 500, "epochs": 2,
                    "patience": 1,
                    "eps_curve": [0.0, 0.1, 0.25], "sweep_eps": [0.0, 0.25], "sweep_l1": [0.0, 0.0025],
-                   "confidence_epochs": [1]},
+                   "confidence_epochs": [1], "confidence_weight_decay": [1e-2]},
         "maxout": {"eps": FGSM_EPS_MNIST, "clip": FGSM_CLIP, "train_size": 2000, "test_size": 500,
                    "eps_curve": [0.0, 0.1, 0.25], "f19_points": 31, "l1_coefficients": [0.0025, 0.0001], "rbf_epochs": 1,
                    "rbf_patience": 1, "pgd_steps": 3, "masking_eps": [0.0, 0.25, 0.5], "rubbish_samples": 1000,

@@ -73,11 +73,12 @@ def train_and_validation(split):
     return split.holdout(round(len(split) * VALIDATION_SHARE))
 
 
-def softmax_regression(mnist, scale, seed=0, *, epochs=None):
+def softmax_regression(mnist, scale, seed=0, *, epochs=None, **objective):
     """The shallow softmax of F1 (and the baseline of F2, F14, F17), early-stopped on the validation split by the
     linear ``scale`` (``patience``, cap ``epochs``); ``epochs`` instead trains exactly that many epochs on the same
-    training images (no early stopping), to show how training length changes a number."""
-    return _linear("softmax_regression", models.SoftmaxRegression, mnist.train, scale, seed, epochs)
+    training images (no early stopping), and ``objective`` (e.g. ``weight_decay``) changes the linear recipe, to show
+    how the training recipe, which the paper does not give, changes a number."""
+    return _linear("softmax_regression", models.SoftmaxRegression, mnist.train, scale, seed, epochs, objective)
 
 
 def logistic_regression(pair, scale, seed=0, *, epochs=None, **objective):
