@@ -34,14 +34,15 @@ _LINEAR_FULL_DATA = {
 # `continue_epochs` the continued training on all 60k. The networks behind F2, F6, F9-F11, F19, F20 (naive and
 # adversarially trained) get the full caps; the noise-trained (F12), L1 (F5) and sigmoid-top (F17) networks get
 # `short_epochs` / `short_continue_epochs` and the ensemble's members `ensemble_epochs` / ...: the same rule, a
-# smaller cap. PGD (`pgd_steps`, random start) and the masking checks' eps grid (`masking_eps`) are ours (notebook 03).
+# smaller cap. PGD (`pgd_steps`, random start) and the masking checks' eps grid (`masking_eps`, on `masking_size` random
+# test images; None: all) are ours (notebook 03).
 _MAXOUT_COMMON = {
     "eps": FGSM_EPS_MNIST, "clip": FGSM_CLIP, "train_size": None, "test_size": None,
     "eps_curve": [round(0.025 * i, 3) for i in range(13)],
     "f19_points": 301,                      # eps grid of Figure 4, from -15 to 15
     "l1_coefficients": [0.0025, 0.001, 0.0001],
     "rbf_epochs": 200, "rbf_patience": 20,
-    "pgd_steps": 40, "masking_eps": [0.0, 0.1, 0.25, 0.3, 0.5],
+    "pgd_steps": 40, "masking_eps": [0.0, 0.1, 0.25, 0.3, 0.5], "masking_size": None,
     "rubbish_samples": 10000,
     "ensemble_size": 12,
 }
@@ -75,7 +76,7 @@ SCALES = {
                    "confidence_epochs": [1], "confidence_weight_decay": [1e-2]},
         "maxout": {"eps": FGSM_EPS_MNIST, "clip": FGSM_CLIP, "train_size": 2000, "test_size": 500,
                    "eps_curve": [0.0, 0.1, 0.25], "f19_points": 31, "l1_coefficients": [0.0025, 0.0001], "rbf_epochs": 1,
-                   "rbf_patience": 1, "pgd_steps": 3, "masking_eps": [0.0, 0.25, 0.5], "rubbish_samples": 1000,
+                   "rbf_patience": 1, "pgd_steps": 3, "masking_eps": [0.0, 0.25, 0.5], "masking_size": None, "rubbish_samples": 1000,
                    "ensemble_size": 3, "units": 240, "epochs": 1, "patience": 100, "continue_epochs": 1,
                    "short_epochs": 1, "short_continue_epochs": 0, "ensemble_epochs": 1, "ensemble_continue_epochs": 0,
                    # the 1600-unit runs (F7, F8) only at smoke (to test the code) and full
@@ -95,6 +96,7 @@ SCALES = {
         # for what the cap changes) so that notebooks 01-04 finish within 150 minutes on 2 cores.
         "maxout": {**_MAXOUT_COMMON, "units": 240, "epochs": 150, "patience": 40, "continue_epochs": 50,
                    "short_epochs": 40, "short_continue_epochs": 10, "ensemble_epochs": 25, "ensemble_continue_epochs": 5,
+                   "masking_size": 2000,  # PGD-40 curves of three networks on all 10k images: 4 of a cached rerun's 7 min
                    "units_large": None, "large_seeds": [], "large_epochs": 0, "large_continue_epochs": 0},
         # A quarter of the paper's width and 10 of its ~474 epochs, on all 50k training images; PyTorch's
         # default initialization and one learning rate of 0.05 for every layer: with the paper's
