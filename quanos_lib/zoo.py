@@ -7,7 +7,9 @@ and read from the checkpoint cache afterwards. The recipes:
 - every MNIST model validates on the last sixth of its training images (:func:`train_and_validation`: MNIST's
   last 10k of 60k, the maxout paper's split) and keeps the epoch of lowest validation error, stopping after
   ``patience`` epochs without improvement or at the epoch cap, whichever comes first (a rule, never an epoch
-  count picked to match the paper);
+  count picked to match the paper); a model trained on an adversarial objective may validate on its FGSM error
+  instead (``val_adv_eps``, the paper's rule for F8; notebook 01's adversarial sweep does, since on the clean
+  error it would stop in its first epochs, before it becomes robust);
 - linear models (notebook 01 and the baselines of 02/04): SGD, batch 100, learning rate 0.1,
   momentum 0.5, no weight decay (the paper does not say how its linear models were trained), early stopping
   with the linear scale's ``patience`` and epoch cap ``epochs``;
