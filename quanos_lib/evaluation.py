@@ -113,16 +113,26 @@ def transfer_error(source, target, split, eps, **attack_kwargs):
     return evaluate(target, attacked(source, split, eps, **attack_kwargs))["error"]
 
 
+def validation_error_at_caps(history, caps=None):
+    """What the epoch cap costs: ``{cap: validation error}``, the error early stopping would have kept had the
+    early-stopped phase been capped at ``cap`` epochs (default: 1/8, 1/4, 1/2 and all of the configured cap).
+    A cap past the epochs that ran (training stopped earlier by patience) gives the best error found."""
+    errors = history["val_error"]
+    cap = history["config"]["epochs"]
+    caps = caps or sorted({max(1, cap // d) for d in (8, 4, 2, 1)})
+    return {c: min(errors[:c]) for c in caps}
+
+
 def attack_label(attack, eps, steps=None):
     """A column name such as ``FGSM 8/255`` or ``PGD-10 2/255``."""
     return f"{attack}{f'-{steps}' if steps else ''} {eps_text(eps)}"
 
 
-def attack_suite(eps_values, *, pgd_steps, seed=0):
+def attack_suite(eps_values, *, pgd_steps, seed=0, **attack_kwargs):
     """White-box FGSM and PGD (``pgd_steps`` steps, random start seeded with ``seed``) at each eps, for
-    :func:`robustness_table`: ``{label: (attack, eps, kwargs)}``."""
-    suite = {attack_label("FGSM", eps): (attacks.fgsm, eps, {}) for eps in eps_values}
-    suite.update({attack_label("PGD", eps, pgd_steps): (attacks.pgd, eps, {"steps": pgd_steps, "seed": seed})
+    :func:`robustness_table`: ``{label: (attack, eps, kwargs)}``; ``attack_kwargs`` (e.g. ``clip``) go to both."""
+    suite = {attack_label("FGSM", eps): (attacks.fgsm, eps, attack_kwargs) for eps in eps_values}
+    suite.update({attack_label("PGD", eps, pgd_steps): (attacks.pgd, eps, {"steps": pgd_steps, "seed": seed, **attack_kwargs})
                   for eps in eps_values})
     return suite
 
@@ -242,6 +252,18 @@ def weight_concentration(weights, top=0.1):
     return (magnitude.topk(k, dim=1).values.sum(1) / magnitude.sum(1).clamp_min(1e-12)).mean().item()
 
 
+def loss_gradient_size(model, split, parameter):
+    """``{"mean": ..., "max": ...}`` of ``|dJ/dp|`` over the entries of ``parameter`` (one of ``model``'s), for the
+    model's mean loss on ``split`` in eval mode: how hard the data pulls on each weight, to set beside a penalty's
+    constant pull (L1 weight decay pulls every weight toward 0 with ``lambda``; F5)."""
+    split = split.float()
+    dev = models.device(model)
+    with models.eval_mode(model), torch.enable_grad():
+        loss = models.loss(model, model(split.x.to(dev)), split.y.to(dev))
+        (grad,) = torch.autograd.grad(loss, parameter)
+    return {"mean": grad.abs().mean().item(), "max": grad.abs().max().item()}
+
+
 # The checks of gradient_masking_checks that a model must pass; "fgsm_monotone_in_eps" is for information.
 MASKING_CHECKS = ("iterative_at_least_as_strong", "white_box_at_least_as_strong_as_transfer", "pgd_monotone_in_eps",
                   "reaches_chance")
@@ -275,9 +297,9 @@ def gradient_masking_checks(fgsm_curve, pgd_curve, transfer_accuracy, chance, *,
     }
 
 
-def masking_report(model, split, eps_values, transfer_accuracy, chance, *, pgd_steps, seed=0):
+def masking_report(model, split, eps_values, transfer_accuracy, chance, *, pgd_steps, seed=0, **attack_kwargs):
     """The FGSM and PGD accuracy-vs-eps curves of ``model`` and :func:`gradient_masking_checks` on them:
-    ``({"FGSM": curve, "PGD-<steps>": curve}, checks)``."""
-    fgsm = accuracy_curve(model, split, attacks.fgsm, eps_values)
-    pgd = accuracy_curve(model, split, attacks.pgd, eps_values, steps=pgd_steps, seed=seed)
+    ``({"FGSM": curve, "PGD-<steps>": curve}, checks)``; ``attack_kwargs`` (e.g. ``clip``) go to both attacks."""
+    fgsm = accuracy_curve(model, split, attacks.fgsm, eps_values, **attack_kwargs)
+    pgd = accuracy_curve(model, split, attacks.pgd, eps_values, steps=pgd_steps, seed=seed, **attack_kwargs)
     return {"FGSM": fgsm, f"PGD-{pgd_steps}": pgd}, gradient_masking_checks(fgsm, pgd, transfer_accuracy, chance)

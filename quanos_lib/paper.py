@@ -17,6 +17,7 @@ from dataclasses import dataclass
 # The papers' own settings, named once and used everywhere (never written as literals elsewhere).
 FGSM_EPS_MNIST = 0.25    # the FGSM paper's eps on MNIST pixels in [0, 1] (F1, F2, F4, F6-F17)
 FGSM_EPS_CIFAR10 = 0.1   # ... on CIFAR-10 in the maxout paper's GCN + ZCA preprocessed space (F3, F18)
+FGSM_CLIP = None         # the FGSM paper's x + eps * sign(grad) on MNIST is not clipped to [0, 1] (scored as such)
 ADV_ALPHA = 0.5          # the FGSM paper's adversarial objective: alpha * J(x) + (1 - alpha) * J(x_adv)
 QUANOS_K_INITIAL = 16    # QUANOS's bit rule k_l = k_initial - round(k_initial * ANS_l)
 

@@ -129,7 +129,8 @@ def _objective(model, x, y, config):
 def _validate(model, split, config):
     """Validation error (on FGSM examples if ``val_adv_eps``) and the objective on the split, in eval mode."""
     with models.eval_mode(model):
-        measured = split if config.val_adv_eps is None else evaluation.attacked(model, split, config.val_adv_eps)
+        measured = (split if config.val_adv_eps is None else
+                    evaluation.attacked(model, split, config.val_adv_eps, clip=config.adv_clip))
         error = evaluation.evaluate(model, measured)["error"]
         dev = models.device(model)
         with torch.no_grad():  # FGSM inside the objective still takes its gradient

@@ -4,15 +4,24 @@ Every function returns ``(model, history)`` through :func:`quanos_lib.training.t
 model asked for by two notebooks (the naive maxout of notebooks 02, 03 and 04, say) is trained once
 and read from the checkpoint cache afterwards. The recipes:
 
+- every MNIST model validates on the last sixth of its training images (:func:`train_and_validation`: MNIST's
+  last 10k of 60k, the maxout paper's split) and keeps the epoch of lowest validation error, stopping after
+  ``patience`` epochs without improvement or at the epoch cap, whichever comes first (a rule, never an epoch
+  count picked to match the paper); a model trained on an adversarial objective may validate on its FGSM error
+  instead (``val_adv_eps``, the paper's rule for F8; notebook 01's adversarial sweep does, since on the clean
+  error it would stop in its first epochs, before it becomes robust);
 - linear models (notebook 01 and the baselines of 02/04): SGD, batch 100, learning rate 0.1,
-  momentum 0.5, no weight decay (the paper does not say how its linear models were trained);
+  momentum 0.5, no weight decay (the paper does not say how its linear models were trained), early stopping
+  with the linear scale's ``patience`` and epoch cap ``epochs``;
 - maxout (the maxout paper's permutation-invariant MNIST configuration, which the FGSM paper reuses):
   batch 100, learning rate 0.1 decayed as 0.1 / 1.000004^t (floor 1e-6), momentum 0.5 rising
   linearly to 0.7 by epoch 250, max column norm 1.9365; early stopping on the last 10k training
-  images, then continued training on all 60k until the training loss reaches the best validation
-  loss. The profile caps the epochs of both phases (``scale["epochs"]``, ``scale["continue_epochs"]``);
+  images (patience ``scale["patience"]``), then continued training on all 60k until the training loss reaches
+  the best validation loss. The profile caps the epochs of both phases (``scale["epochs"]``,
+  ``scale["continue_epochs"]``). The adversarial and noise objectives perturb with the FGSM paper's unclipped
+  ``x + eps * sign(grad)`` (:data:`quanos_lib.paper.FGSM_CLIP`);
 - the RBF network: SGD, batch 100, learning rate 1.0 (its precisions scale the gradients down),
-  momentum 0.5, ``scale["rbf_epochs"]`` epochs on all the training images;
+  momentum 0.5, early stopping with ``scale["rbf_patience"]``, at most ``scale["rbf_epochs"]`` epochs;
 - conv maxout on CIFAR-10 (the maxout paper's configuration): batch 128, learning rate 0.17 (x0.05 on
   the conv layers) falling linearly to 1% of it by epoch ``scale["lr_decay_epochs"]`` (500 in the paper),
   momentum 0.5 -> 0.65 by epoch ``scale["momentum_epochs"]`` (250), max norms 0.9 / 1.9365, random
@@ -35,7 +44,7 @@ and read from the checkpoint cache afterwards. The recipes:
 import functools
 
 from . import models, quanos, training
-from .paper import ADV_ALPHA, FGSM_EPS_MNIST
+from .paper import ADV_ALPHA, FGSM_CLIP, FGSM_EPS_MNIST
 
 LINEAR_RECIPE = {"batch_size": 100, "lr": 0.1, "momentum": 0.5}
 MAXOUT_RECIPE = {"batch_size": 100, "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1e-6, "momentum": 0.5,
@@ -47,38 +56,58 @@ FINETUNE_RECIPE = {**VGG_RECIPE, "lr": 0.01}
 CONV_MAXOUT_RECIPE = {"batch_size": 128, "lr": 0.17, "lr_linear_final": 0.01, "momentum": 0.5, "momentum_final": 0.65,
                       "max_col_norm": 1.9365, "augment_padding": 8, "augment_flip": True}
 
-# The FGSM paper's objectives: adversarial training (its alpha and eps) and the noise controls of F12,
+# The FGSM paper's objectives: adversarial training (its alpha and eps, unclipped) and the noise controls of F12,
 # which keep the clean half of the objective and replace the FGSM point by random noise of the same size.
+_PAPER_OBJECTIVE = {"adv_alpha": ADV_ALPHA, "adv_eps": FGSM_EPS_MNIST, "adv_clip": FGSM_CLIP}
 MAXOUT_VARIANTS = {
     "naive": {},
-    "adversarial": {"adv_alpha": ADV_ALPHA, "adv_eps": FGSM_EPS_MNIST},
-    "sign_noise": {"adv_alpha": ADV_ALPHA, "adv_eps": FGSM_EPS_MNIST, "adv_kind": "sign_noise"},
-    "uniform_noise": {"adv_alpha": ADV_ALPHA, "adv_eps": FGSM_EPS_MNIST, "adv_kind": "uniform_noise"},
+    "adversarial": _PAPER_OBJECTIVE,
+    "sign_noise": {**_PAPER_OBJECTIVE, "adv_kind": "sign_noise"},
+    "uniform_noise": {**_PAPER_OBJECTIVE, "adv_kind": "uniform_noise"},
 }
 
-
-def softmax_regression(mnist, epochs, seed=0):
-    """The shallow softmax of F1 (and the baseline of F2, F14, F17)."""
-    config = training.TrainConfig(epochs=epochs, seed=seed, **LINEAR_RECIPE)
-    return training.trained_model("softmax_regression", models.SoftmaxRegression, mnist.train, config)
+VALIDATION_SHARE = 1 / 6  # MNIST's last 10k of its 60k training images: the maxout paper's validation split
 
 
-def logistic_regression(pair, epochs, seed=0, **objective):
-    """The binary logistic regression of F4/F5 on a two-class dataset; ``objective`` adds e.g.
-    ``adv_alpha``/``adv_eps``/``adv_clip`` or ``l1`` to the linear recipe."""
-    config = training.TrainConfig(epochs=epochs, seed=seed, **LINEAR_RECIPE, **objective)
-    return training.trained_model("logistic_regression", models.LogisticRegression, pair.train, config)
+def train_and_validation(split):
+    """``(train, validation)``: the last :data:`VALIDATION_SHARE` of ``split`` validates (for MNIST, the last 10k
+    images; for a class subset such as 3s vs 7s, about the same share)."""
+    return split.holdout(round(len(split) * VALIDATION_SHARE))
 
 
-def maxout(mnist, scale, variant="naive", *, seed=0, l1=0.0, top="softmax", units=None, epochs=None,
+def softmax_regression(mnist, scale, seed=0, *, epochs=None, **objective):
+    """The shallow softmax of F1 (and the baseline of F2, F14, F17), early-stopped on the validation split by the
+    linear ``scale`` (``patience``, cap ``epochs``); ``epochs`` instead trains exactly that many epochs on the same
+    training images (no early stopping), and ``objective`` (e.g. ``weight_decay``) changes the linear recipe, to show
+    how the training recipe, which the paper does not give, changes a number."""
+    return _linear("softmax_regression", models.SoftmaxRegression, mnist.train, scale, seed, epochs, objective)
+
+
+def logistic_regression(pair, scale, seed=0, *, epochs=None, **objective):
+    """The binary logistic regression of F4/F5 on a two-class dataset, trained as :func:`softmax_regression`;
+    ``objective`` adds e.g. ``adv_alpha``/``adv_eps``/``adv_clip`` or ``l1`` to the linear recipe."""
+    return _linear("logistic_regression", models.LogisticRegression, pair.train, scale, seed, epochs, objective)
+
+
+def _linear(name, build, split, scale, seed, epochs=None, objective=None):
+    train, val = train_and_validation(split)
+    stopping = {"epochs": scale["epochs"], "patience": scale["patience"]} if epochs is None else {"epochs": epochs}
+    config = training.TrainConfig(seed=seed, **stopping, **LINEAR_RECIPE, **(objective or {}))
+    return training.trained_model(name, build, train, config, val_split=val if epochs is None else None)
+
+
+def maxout(mnist, scale, variant="naive", *, seed=0, l1=0.0, top="softmax", units=None, budget=None, epochs=None,
            continue_epochs=None, val_adv_eps=None):
     """A maxout network trained with one of :data:`MAXOUT_VARIANTS`, optionally with L1 weight decay on
-    its first layer, a sigmoid top, another width or epoch budget, or early stopping on the
-    validation set's FGSM error (``val_adv_eps``, as for F8)."""
-    train, val = mnist.train.holdout(scale["holdout"])
+    its first layer, a sigmoid top, another width, or early stopping on the validation set's FGSM error
+    (``val_adv_eps``, as for F8). Its epoch caps are the scale's ``epochs`` / ``continue_epochs``, or with
+    ``budget="short"`` (``"ensemble"``) its ``short_epochs`` / ``short_continue_epochs`` (``ensemble_...``);
+    ``epochs`` / ``continue_epochs`` override them."""
+    prefix = f"{budget}_" if budget else ""
+    train, val = train_and_validation(mnist.train)
     config = training.TrainConfig(
-        epochs=scale["epochs"] if epochs is None else epochs, patience=scale["patience"],
-        continue_epochs=scale["continue_epochs"] if continue_epochs is None else continue_epochs,
+        epochs=scale[f"{prefix}epochs"] if epochs is None else epochs, patience=scale["patience"],
+        continue_epochs=scale[f"{prefix}continue_epochs"] if continue_epochs is None else continue_epochs,
         l1=l1, val_adv_eps=val_adv_eps, seed=seed, **MAXOUT_RECIPE, **MAXOUT_VARIANTS[variant])
     units = units or scale["units"]
     build = functools.partial(models.MaxoutMLP, units=units, top=top)
@@ -87,18 +116,17 @@ def maxout(mnist, scale, variant="naive", *, seed=0, l1=0.0, top="softmax", unit
 
 def maxout_ensemble(mnist, scale):
     """``scale["ensemble_size"]`` naive maxout networks differing only in their seed (0, 1, ...),
-    trained with the ensemble's epoch budget, averaged by :class:`quanos_lib.models.Ensemble`.
+    trained with the ensemble's epoch caps, averaged by :class:`quanos_lib.models.Ensemble`.
     Returns ``(ensemble, [each member's history])``."""
-    members = [maxout(mnist, scale, seed=seed, epochs=scale["ensemble_epochs"],
-                      continue_epochs=scale["ensemble_continue_epochs"])
-               for seed in range(scale["ensemble_size"])]
+    members = [maxout(mnist, scale, seed=seed, budget="ensemble") for seed in range(scale["ensemble_size"])]
     return models.Ensemble([model for model, _ in members]).eval(), [history for _, history in members]
 
 
 def rbf_network(mnist, scale, seed=0):
-    """The shallow RBF network of F13/F17."""
-    config = training.TrainConfig(epochs=scale["rbf_epochs"], seed=seed, **RBF_RECIPE)
-    return training.trained_model("rbf_network", models.RBFNetwork, mnist.train, config)
+    """The shallow RBF network of F13/F17, early-stopped on the validation split."""
+    train, val = train_and_validation(mnist.train)
+    config = training.TrainConfig(epochs=scale["rbf_epochs"], patience=scale["rbf_patience"], seed=seed, **RBF_RECIPE)
+    return training.trained_model("rbf_network", models.RBFNetwork, train, config, val_split=val)
 
 
 def conv_maxout(preprocessed, scale, seed=0):

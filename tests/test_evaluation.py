@@ -132,3 +132,35 @@ def test_robustness_area_is_the_mean_accuracy_over_the_eps_range():
         evaluation.robustness_area({0.1: 1.0, 0.5: 0.5}, 0.5)
     with pytest.raises(ValueError, match="must include"):
         evaluation.robustness_area(curve, 0.75)
+
+
+def test_validation_error_at_caps_is_the_best_error_early_stopping_would_have_kept():
+    history = {"val_error": [0.5, 0.3, 0.4, 0.2, 0.25], "config": {"epochs": 8}}
+    assert evaluation.validation_error_at_caps(history) == {1: 0.5, 2: 0.3, 4: 0.2, 8: 0.2}
+    assert evaluation.validation_error_at_caps(history, [3]) == {3: 0.3}
+
+
+def test_attack_suite_and_masking_report_pass_the_clipping_on():
+    suite = evaluation.attack_suite([0.25], pgd_steps=3, clip=None)
+    assert all(kwargs["clip"] is None for _, _, kwargs in suite.values())
+    split = data.Split(torch.full((4, 1, 1, 1), 0.9), torch.tensor([0, 0, 1, 1]))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(1, 2))
+    with torch.no_grad():  # logits (1.1, x): class 1 only beyond x = 1.1, outside the pixel range
+        model[1].weight.copy_(torch.tensor([[0.0], [1.0]]))
+        model[1].bias.copy_(torch.tensor([1.1, 0.0]))
+    unclipped, _ = evaluation.masking_report(model, split, [0.0, 0.5], {}, 0.5, pgd_steps=2, clip=None)
+    clipped, _ = evaluation.masking_report(model, split, [0.0, 0.5], {}, 0.5, pgd_steps=2)
+    assert unclipped["FGSM"] == {0.0: 0.5, 0.5: 0.0} and unclipped["PGD-2"][0.5] == 0.0  # pushed past 1.1
+    assert clipped["FGSM"] == {0.0: 0.5, 0.5: 0.5} and clipped["PGD-2"][0.5] == 0.5      # stopped at 1.0
+
+
+def test_loss_gradient_size_is_the_analytic_gradient_of_a_linear_model():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2, 2))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.zero_()
+    split = data.Split(torch.tensor([[[[1.0, 2.0]]], [[[3.0, 4.0]]]]), torch.tensor([0, 0]))
+    # Uniform softmax: dJ/dW = mean over examples of (p - onehot) x^T = [[-0.5], [0.5]] * mean(x) = (2, 3)
+    size = evaluation.loss_gradient_size(model, split, model[1].weight)
+    assert size == pytest.approx({"mean": (1 + 1.5 + 1 + 1.5) / 4, "max": 1.5})
+    assert model[1].weight.grad is None

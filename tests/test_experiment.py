@@ -32,7 +32,7 @@ def test_a_record_names_the_models_training_configuration_and_time(monkeypatch, 
     run = experiment.start("cpu", "linear", "mnist")  # QUANOS_PROFILE wins, as in the test suite
     assert run.name == "smoke" and len(run.data.train) == run.scale["train_size"]
     assert "**Profile `smoke`**" in capsys.readouterr().out
-    model, history = zoo.softmax_regression(run.data, 1)
+    model, history = zoo.softmax_regression(run.data, run.scale, epochs=1)
     with run.record("F1", eps=run.scale["eps"]) as r:
         assert r.models({"softmax": (model, history)}) == {"softmax": model}
         r.metric("adv_error", 0.5)
@@ -67,7 +67,7 @@ def test_a_variant_suffixes_metrics_parts_and_figures(monkeypatch):
 def test_experiments_measured_together_share_models_setup_and_time(monkeypatch):
     monkeypatch.setenv("QUANOS_PROFILE", "smoke")
     run = experiment.Run("smoke", "linear", "mnist")
-    model, history = zoo.softmax_regression(run.data, 1)
+    model, history = zoo.softmax_regression(run.data, run.scale, epochs=1)
     with run.record("F6", "F9", eps=0.25) as (f6, f9):
         f6.models({"naive": (model, history)})
         f6.metric("naive_clean_error", 0.01)

@@ -104,3 +104,28 @@ def test_pgd_training_perturbs_inside_the_ball_with_a_new_random_start_per_batch
     assert torch.equal(training.perturb(tiny_mlp, split.x, split.y, config), first)  # ... deterministically
     clean = F.cross_entropy(tiny_mlp.eval()(split.x), split.y)
     assert F.cross_entropy(tiny_mlp(first), split.y) > clean  # it climbs the loss
+
+
+def test_the_papers_adversarial_objective_perturbs_every_pixel_by_eps_unclipped(tiny_mlp):
+    """The FGSM paper's training objective (zoo's adversarial variant) moves each pixel by exactly +-eps, leaving
+    [0, 1] where the image is already at its edge; our clipped default stays inside."""
+    from quanos_lib import paper, zoo
+    x = torch.cat([torch.zeros(8, 1, 4, 4), torch.ones(8, 1, 4, 4)])
+    y = torch.randint(0, 3, (16,), generator=torch.Generator().manual_seed(0))
+    config = training.TrainConfig(epochs=1, **zoo.MAXOUT_VARIANTS["adversarial"])
+    assert config.adv_clip is paper.FGSM_CLIP is None and config.adv_eps == paper.FGSM_EPS_MNIST
+    moved = training.perturb(tiny_mlp, x, y, config) - x
+    gradient_is_zero = attacks._loss_gradient(tiny_mlp, x, y) == 0
+    assert torch.allclose(moved.abs()[~gradient_is_zero], torch.tensor(0.25))
+    assert (moved[:8] < 0).any() and (moved[8:] > 0).any()  # below 0 and above 1: unclipped
+    clipped = training.perturb(tiny_mlp, x, y, training.TrainConfig(epochs=1, adv_alpha=0.5, adv_eps=0.25))
+    assert clipped.min() >= 0 and clipped.max() <= 1
+    for kind in ("sign_noise", "uniform_noise"):
+        noisy = training.perturb(tiny_mlp, x, y, training.TrainConfig(epochs=1, **zoo.MAXOUT_VARIANTS[kind]))
+        assert noisy.min() < 0 and noisy.max() > 1 and (noisy - x).abs().max() <= 0.25 + 1e-6
+
+
+def test_every_mnist_model_validates_on_the_last_10k_training_images(mnist):
+    from quanos_lib import zoo
+    train, val = zoo.train_and_validation(mnist.train)
+    assert (len(train), len(val)) == (50000, 10000) and torch.equal(val.y, mnist.train.y[-10000:])
