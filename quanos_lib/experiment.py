@@ -16,6 +16,8 @@ import contextlib
 import time
 import warnings
 
+import pandas as pd
+
 from . import data, plotting, profiles, results, training
 from .profiles import eps_text  # noqa: F401 (notebooks format eps through experiment)
 
@@ -108,7 +110,8 @@ class Run:
             results.record(exp_id, self.name, recorder.values,
                            setup={"scale": self.scale, **shared_setup, "models": models},
                            data=(data or self.data).info, seed=self.seed, seconds=seconds,
-                           training_seconds=training_seconds, notes=notes, part=part or self.variant)
+                           training_seconds=training_seconds, notes=notes,
+                           part=".".join(name for name in (part, self.variant) if name) or None)
             self.recorded.append(exp_id)
         show(results.scorecard_markdown(self.name, list(exp_ids)))
 
@@ -168,6 +171,23 @@ def training_text(history):
     best = f" (best: epoch {history['best_epoch'] + 1})" if history.get("best_epoch") is not None else ""
     continued = f" and {len(history['continued']['loss'])} continued epochs" if "continued" in history else ""
     return f"after {len(history['loss'])} epochs{best}{continued}; trained in {history['seconds'] / 60:.1f} min."
+
+
+def training_table(trained):
+    """How each model of ``trained`` (``{label: (model, history)}``) was trained, one row each: the epochs run and
+    the cap, the epoch kept, its validation error, what stopped training (``patience``, the epoch ``cap``, or
+    ``fixed`` for a fixed budget) and the training time. Shows whether the cap, rather than convergence, ended a run."""
+    rows = {}
+    for label, (_, history) in trained.items():
+        config, run = history["config"], len(history["loss"])
+        best = history.get("best_epoch")
+        stopped = ("fixed" if best is None else "patience" if config.get("patience") and run < config["epochs"]
+                   else "cap")
+        rows[label] = {"epochs": run, "cap": config["epochs"], "patience": config.get("patience"),
+                       "kept epoch": None if best is None else best + 1,
+                       "validation error": None if best is None else history["val_error"][best],
+                       "stopped by": stopped, "minutes": history["seconds"] / 60}
+    return pd.DataFrame(rows).T
 
 
 def start(profile, group, dataset, *, seed=0, variant=None):

@@ -53,18 +53,29 @@ _MAXOUT_COMMON = {
 _CONV_COMMON = {"eps": FGSM_EPS_CIFAR10, "eps_curve": [0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3],
                 "rubbish_samples": 1000, "targeted_samples": 1000}
 
-# Notebook 06 (QUANOS on VGG-19, CIFAR-10). `epochs`: the "partially trained" model (the paper: 20-30);
-# `snapshot_epochs`: where ANS is also measured during training; `eval_size`: test images for ANS and
-# for the layer-removal curves.
+# Notebooks 06 and 07 (QUANOS on VGG-19, CIFAR-10). No choice below is made on test images: the last tenth of the
+# training images validates (`quanos_lib.zoo.vgg_splits`: ANS, bit widths, calibration, early stopping).
+# Notebook 06: `epochs`, the "partially trained" model (the paper: 20-30); `snapshot_epochs`, where ANS is also
+# measured during training; `eval_size`, the test images of the reported accuracies and of Q2's removal curves;
+# `finetune_epochs` / `removal_finetune_size`, Q2's brief training of each pruned network (0: none).
 #
-# Notebook 07 (QUANOS vs baselines): `quanos_epochs`, the training of every compared model after the shared
-# checkpoint; `substitute_epochs`, the black-box substitute's; `attack_size`, the test images attacked;
-# `attack_eps`, the white-box eps of the table (FGSM and PGD; transfer runs at `eps`); `masking_eps`, the eps grid of
-# the gradient-masking check; `pgd_steps`, PGD's iterations; `quanos_iterations`, how often Algorithm 1's steps 2-4 run.
+# Notebook 07, the models: every compared model trains from notebook 06's checkpoint on `finetune_size` training
+# images (None: all), at most `quanos_epochs` epochs, early-stopped after `patience` epochs without a lower
+# validation error; the PGD adversarially trained ones (Q7; Madry et al.: `adv_steps` steps, random start) at most
+# `adv_epochs`, patience `adv_patience`, on their validation FGSM error; `front_bits`, the homogeneous widths of the
+# robustness-cost front; `substitute_epochs`, the black-box substitute's; `quanos_iterations`, how often Algorithm 1's
+# steps 2-4 run; `seeds`, the fine-tuning seeds (shuffling order, calibration images, PGD starts) of every scored model.
+#
+# Notebook 07, the protocol (fixed before any result): accuracy against eps under FGSM and PGD (`pgd_steps` steps,
+# random start) at every eps of `curve_eps` on `attack_size` test images (`front_size` for the models that are
+# only on the front, one seed); the scored robustness is the area under the PGD curve over [0, `area_max_eps`]
+# (normalized: 1 = accuracy 1 at every eps) and the PGD accuracy at each eps of `gain_eps`; transfer at `eps`;
+# the gradient-masking checks on `masking_eps`.
 _VGG_COMMON = {"eps": 8 / 255, "eps_panel": [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255],
-               "random_orders": 3, "finetune_epochs": 0,
-               "attack_eps": [2 / 255, 8 / 255], "masking_eps": [0.0, 2 / 255, 8 / 255, 16 / 255, 64 / 255],
-               "pgd_steps": 10, "quanos_iterations": 2}
+               "random_orders": 3, "finetune_epochs": 0, "removal_finetune_size": 5000,
+               "curve_eps": [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255], "area_max_eps": 8 / 255,
+               "gain_eps": [2 / 255, 4 / 255], "masking_eps": [0.0, 2 / 255, 8 / 255, 16 / 255, 64 / 255],
+               "pgd_steps": 10, "adv_steps": 7, "front_bits": [2, 3, 4, 5, 6, 7, 8, 16], "seeds": [0, 1, 2]}
 
 # Per profile, per experiment group: data sizes (None = the whole split), epochs, widths.
 SCALES = {
@@ -87,8 +98,10 @@ SCALES = {
                         "rubbish_samples": 100, "targeted_samples": 20},
         "vgg": {**_VGG_COMMON, "train_size": 500, "test_size": 200, "width": 0.05, "epochs": 2,
                 "snapshot_epochs": [1, 2], "eval_size": 100, "eps_panel": [2 / 255, 8 / 255], "random_orders": 1,
-                "finetune_epochs": 1, "quanos_epochs": 1, "substitute_epochs": 1, "attack_size": 50, "pgd_steps": 2,
-                "masking_eps": [0.0, 8 / 255, 64 / 255]},
+                "finetune_epochs": 1, "removal_finetune_size": 100, "finetune_size": 200, "quanos_epochs": 1,
+                "patience": 1, "adv_epochs": 1, "adv_patience": 1, "adv_steps": 2, "substitute_epochs": 1,
+                "attack_size": 50, "front_size": 30, "pgd_steps": 2, "quanos_iterations": 1, "seeds": [0, 1],
+                "front_bits": [2, 8], "curve_eps": [2 / 255, 4 / 255, 8 / 255], "masking_eps": [0.0, 8 / 255, 64 / 255]},
     },
     "cpu": {
         "linear": _LINEAR_FULL_DATA,
@@ -104,12 +117,13 @@ SCALES = {
         "conv_maxout": {**_CONV_COMMON, "train_size": None, "test_size": None, "width": 0.25, "epochs": 10,
                         "lr_decay_epochs": 10, "momentum_epochs": 5, "paper_init": False, "conv_lr_scale": 1.0,
                         "lr": 0.05},
-        # A quarter of VGG-19's width, all 50k training images, 15 epochs instead of 20-30.
-        # Notebook 07: two epochs for every compared model after that checkpoint, a 5-epoch substitute,
-        # attacks on 1000 test images.
-        "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.25, "epochs": 15,
-                "snapshot_epochs": [1, 2, 5, 10, 15], "eval_size": 2000,
-                "quanos_epochs": 2, "substitute_epochs": 5, "attack_size": 1000},
+        # An eighth of VGG-19's width, 20 epochs (the paper's lower end) on 45k training images. Every compared model
+        # fine-tunes on 20k of them for at most 5 epochs (patience 2); the PGD-7 adversarial training, 8 times as
+        # dear per epoch, at most 2 (patience 1). Attacks on 2,000 test images (1,000 for front-only models).
+        "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.125, "epochs": 20,
+                "snapshot_epochs": [1, 2, 5, 10, 20], "eval_size": 2000, "finetune_epochs": 1,
+                "finetune_size": 20000, "quanos_epochs": 5, "patience": 2, "adv_epochs": 2, "adv_patience": 1,
+                "substitute_epochs": 5, "attack_size": 2000, "front_size": 1000, "quanos_iterations": 1},
     },
     "full": {
         # Linear models are cheap: the GPU profile runs them exactly as `cpu` does.
@@ -125,7 +139,9 @@ SCALES = {
                         "lr": 0.17},
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 30,
                 "snapshot_epochs": [1, 5, 10, 20, 30], "eval_size": 10000, "finetune_epochs": 1,
-                "quanos_epochs": 40, "substitute_epochs": 30, "attack_size": 10000, "pgd_steps": 20},
+                "removal_finetune_size": None, "finetune_size": None, "quanos_epochs": 60, "patience": 10,
+                "adv_epochs": 40, "adv_patience": 5, "substitute_epochs": 30, "attack_size": 10000,
+                "front_size": 10000, "pgd_steps": 20, "quanos_iterations": 2, "seeds": [0, 1, 2, 3, 4]},
     },
 }
 

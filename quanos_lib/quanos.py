@@ -10,8 +10,8 @@ Algorithm 1, as the paper's slides give it:
 4. fake-quantize the network to those widths and train it on (:func:`train_quantized`);
 5. optionally repeat steps 2-4 from the trained hybrid-precision network (``iterations``).
 
-:func:`quanos` runs steps 2-5 and returns a :class:`Result`; each step is callable on its own. :func:`gains`
-compares robustness tables (notebook 07's Q4, Q6, Q7); size and energy are :func:`quanos_lib.energy.cost_table`.
+:func:`quanos` runs steps 2-5 and returns a :class:`Result`; each step is callable on its own. How notebook 07 scores
+the robustness of the result is :mod:`quanos_lib.protocol`; size and energy are :func:`quanos_lib.energy.cost_table`.
 
 Example, on a model small enough to train in a second (layers are addressed by their module names)::
 
@@ -111,10 +111,3 @@ def quanos(model, train_split, val_split, config, *, eps, k_initial=QUANOS_K_INI
                                            val_split=val_split if config.patience is not None else None)
         steps.append(Iteration(sensitivity, bits, current, history))
     return Result(steps)
-
-
-def gains(table, ours, baseline, columns):
-    """How much more accurate model ``ours`` is than ``baseline`` (rows of a robustness table, e.g.
-    :func:`quanos_lib.evaluation.robustness_table`): ``{name: table[ours, column] - table[baseline, column]}``
-    for each ``{name: column}``, in accuracy fractions (0.03 = 3 points)."""
-    return {name: float(table.loc[ours, column] - table.loc[baseline, column]) for name, column in columns.items()}

@@ -92,6 +92,12 @@ class TrainConfig:
                 if f.default is dataclasses.MISSING or getattr(self, f.name) != f.default}
 
 
+def progress_disabled():
+    """Whether ``$TQDM_DISABLE`` asks for no progress bars. tqdm's notebook bar ignores it (set by the runner: a
+    widget saved in a notebook shows as a stuck "0%" line), so every bar of the library passes it on itself."""
+    return os.environ.get("TQDM_DISABLE", "") not in ("", "0", "false", "False")
+
+
 def first_layer(model):
     """The first module with a weight (the layer the paper's L1 weight decay acts on)."""
     return next(m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
@@ -192,9 +198,7 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
     history = {"loss": [], "train_error": [], "val_error": [], "val_loss": [], "lr": [], "momentum": [],
                "best_epoch": None, "best_val_loss": None, "snapshots": {}}
     best_error, best_state, since_best, step = float("inf"), None, 0, 0
-    # tqdm's notebook bar overrides $TQDM_DISABLE (set by the runner: a widget saved in a notebook shows as
-    # a stuck "0%" line), so it is honoured here.
-    quiet = not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0", "false", "False")
+    quiet = not progress or progress_disabled()
     bar = tqdm(range(config.epochs if epochs is None else epochs), desc="training", unit="epoch", leave=False,
                disable=quiet)
     for epoch in bar:

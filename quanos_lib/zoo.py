@@ -32,19 +32,26 @@ and read from the checkpoint cache afterwards. The recipes:
 - VGG-19 on CIFAR-10 (QUANOS's "partially trained" model; the paper gives no recipe, these are the usual
   CIFAR ones): batch 128, learning rate 0.05 falling linearly to 1% of it over the run, momentum 0.9,
   weight decay 5e-4, random crops of the 4-pixel zero-padded image and horizontal flips,
-  ``scale["epochs"]`` epochs from random initialization (20-30 in the paper), snapshots kept for ANS;
+  ``scale["epochs"]`` epochs from random initialization (20-30 in the paper; Algorithm 1's fixed budget), snapshots
+  kept for ANS. It trains on the training images less the validation split (:func:`vgg_splits`: the last tenth of the
+  training images, where ANS, calibration and early stopping of notebooks 06-07 look; no test image);
 - QUANOS's step 4 (:func:`quanos_lib.quanos.quanos`) and every baseline of notebook 07 (the paper gives no
-  recipe): the partially trained VGG-19, fake-quantized to a bit mapping (or left in float), trained on with
-  the same recipe at a learning rate of 0.01 falling linearly to 1% of it, for ``scale["quanos_epochs"]``
-  epochs: every model of the comparison gets the same budget after the shared checkpoint. The adversarially
-  trained ones use the FGSM paper's objective with its alpha (0.5) at the attack's eps (``scale["eps"]``);
+  recipe, only "until convergence"): the partially trained VGG-19, fake-quantized to a bit mapping (or left in float),
+  trained on the fine-tuning images with the same recipe at a learning rate of 0.01 falling linearly to 1% of it over
+  the cap ``scale["quanos_epochs"]``, early-stopped after ``scale["patience"]`` epochs without a lower validation
+  error: every model of the comparison follows the same rule from the same checkpoint. Q7's adversarially trained
+  ones use Madry et al.'s PGD adversarial training (the loss on PGD examples only, ``scale["adv_steps"]`` steps,
+  random start, at the attack's eps ``scale["eps"]``), capped at ``scale["adv_epochs"]`` with patience
+  ``scale["adv_patience"]`` on the validation FGSM error;
 - the black-box attacker's substitute: a VGG-19 of the same width trained separately (seed + 1) with
   the VGG-19 recipe for ``scale["substitute_epochs"]`` epochs.
 """
+import dataclasses
 import functools
 
-from . import models, quanos, training
+from . import models, quanos, quantization, training
 from .paper import ADV_ALPHA, FGSM_CLIP, FGSM_EPS_MNIST
+from .profiles import eps_text
 
 LINEAR_RECIPE = {"batch_size": 100, "lr": 0.1, "momentum": 0.5}
 MAXOUT_RECIPE = {"batch_size": 100, "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1e-6, "momentum": 0.5,
@@ -140,14 +147,39 @@ def conv_maxout(preprocessed, scale, seed=0):
     return training.trained_model(f"conv_maxout_w{scale['width']:g}", build, preprocessed.train, config)
 
 
+CIFAR_VALIDATION_SHARE = 0.1  # the last 5,000 of CIFAR's 50,000 training images validate; never trained on
+
+
+@dataclasses.dataclass
+class VggSplits:
+    """The images of the QUANOS experiments (notebooks 06, 07), none of them a test image:
+
+    ``train``: the training images less the validation split (45,000 of 50,000), the partially trained VGG-19's
+    and the substitute's; ``validation``: the last :data:`CIFAR_VALIDATION_SHARE` of the training images, where
+    ANS is measured (hence the bit widths), activation ranges are calibrated and every fine-tuned model
+    early-stops; ``finetune``: the images every compared model trains on after the checkpoint
+    (``scale["finetune_size"]`` of ``train``, the same random ones for every model and seed; None: all).
+    """
+    train: object
+    validation: object
+    finetune: object
+
+
+def vgg_splits(cifar, scale):
+    """:class:`VggSplits` of ``cifar`` at ``scale``."""
+    train, validation = cifar.train.holdout(round(len(cifar.train) * CIFAR_VALIDATION_SHARE))
+    return VggSplits(train, validation.float(), train.subset(scale["finetune_size"], seed=0))
+
+
 def vgg19(cifar, scale, seed=0):
-    """QUANOS's partially trained VGG-19 (``scale["width"]`` times the usual width) on ``cifar``'s
-    training images; ``history["snapshots"]`` holds its weights after ``scale["snapshot_epochs"]``.
-    Notebook 07 starts from this checkpoint."""
+    """QUANOS's partially trained VGG-19 (``scale["width"]`` times the usual width), trained for
+    ``scale["epochs"]`` epochs (Algorithm 1's fixed budget, 20-30 in the paper) on the training images less the
+    validation split (:func:`vgg_splits`); ``history["snapshots"]`` holds its weights after
+    ``scale["snapshot_epochs"]``. Notebook 07 starts from this checkpoint."""
     config = training.TrainConfig(epochs=scale["epochs"], lr_linear_epochs=scale["epochs"],
                                   snapshot_epochs=tuple(scale["snapshot_epochs"]), seed=seed, **VGG_RECIPE)
     build = functools.partial(models.VGG19, width=scale["width"], classes=len(cifar.classes))
-    return training.trained_model(f"vgg19_w{scale['width']:g}", build, cifar.train, config)
+    return training.trained_model(f"vgg19_w{scale['width']:g}", build, vgg_splits(cifar, scale).train, config)
 
 
 def vgg19_snapshots(cifar, scale, history):
@@ -160,44 +192,96 @@ def vgg19_snapshots(cifar, scale, history):
 
 
 def finetune_config(scale, *, adversarial=False, seed=0):
-    """The training after the shared checkpoint (QUANOS's step 4 and every baseline): see the module's recipes."""
-    return training.TrainConfig(epochs=scale["quanos_epochs"], lr_linear_epochs=scale["quanos_epochs"], seed=seed,
-                                **FINETUNE_RECIPE,
-                                **({"adv_alpha": ADV_ALPHA, "adv_eps": scale["eps"]} if adversarial else {}))
+    """The training after the shared checkpoint (QUANOS's step 4 and every baseline; see the module's recipes):
+    at most ``scale["quanos_epochs"]`` epochs, early-stopped after ``scale["patience"]`` epochs without a lower
+    validation error. ``adversarial``: Madry et al.'s PGD adversarial training instead (alpha 0: the loss on PGD
+    examples only; ``scale["adv_steps"]`` steps with a random start at ``scale["eps"]``), at most
+    ``scale["adv_epochs"]`` epochs, early-stopped on the validation error under FGSM at ``scale["eps"]`` (on the
+    clean error it would stop before the model becomes robust: the FGSM paper's rule for F8)."""
+    if adversarial:
+        epochs, rule = scale["adv_epochs"], {"patience": scale["adv_patience"], "adv_alpha": 0.0, "adv_kind": "pgd",
+                                             "adv_steps": scale["adv_steps"], "adv_eps": scale["eps"],
+                                             "val_adv_eps": scale["eps"]}
+    else:
+        epochs, rule = scale["quanos_epochs"], {"patience": scale["patience"]}
+    return training.TrainConfig(epochs=epochs, lr_linear_epochs=epochs, seed=seed, **FINETUNE_RECIPE, **rule)
 
 
 def layer_removal_finetune(cifar, scale, seed=0):
-    """Q2's brief training of each pruned VGG-19 (``scale["finetune_epochs"]`` epochs at lr 0.01, uncached), or
-    None when the profile does not fine-tune."""
+    """Q2's brief training of each pruned VGG-19 (``scale["finetune_epochs"]`` epoch(s) at lr 0.01 on
+    ``scale["removal_finetune_size"]`` training images, uncached), or None when the profile does not fine-tune."""
     if not scale["finetune_epochs"]:
         return None
     config = training.TrainConfig(**{**VGG_RECIPE, "lr": 0.01, "lr_linear_final": None},
                                   epochs=scale["finetune_epochs"], seed=seed)
-    return lambda pruned: training.train(pruned, cifar.train, config, progress=False)
+    images = vgg_splits(cifar, scale).train.subset(scale["removal_finetune_size"], seed)
+    return lambda pruned: training.train(pruned, images, config, progress=False)
 
 
 def finetuned_vgg19(cifar, scale, start, bits=None, *, label, adversarial=False, seed=0):
     """``start`` (a trained VGG-19; a fake-quantized one starts from its float weights) fake-quantized to
-    ``bits`` (``{layer: bits}``; ``None`` keeps 32-bit float) and trained on for ``scale["quanos_epochs"]``
-    epochs (with FGSM adversarial training if ``adversarial``). ``label`` names the checkpoint file."""
-    return quanos.train_quantized(start, bits, cifar.train, finetune_config(scale, adversarial=adversarial, seed=seed),
-                                  name=_finetune_name(scale, label, adversarial))
+    ``bits`` (``{layer: bits}``; ``None`` keeps 32-bit float) and trained on the fine-tuning images by
+    :func:`finetune_config` (PGD adversarial training if ``adversarial``). ``label`` names the checkpoint file."""
+    splits = vgg_splits(cifar, scale)
+    return quanos.train_quantized(start, bits, splits.finetune, finetune_config(scale, adversarial=adversarial, seed=seed),
+                                  val_split=splits.validation, name=_finetune_name(scale, label, adversarial))
 
 
 def _finetune_name(scale, label, adversarial=False):
     return f"vgg19_w{scale['width']:g}_{'adv_' if adversarial else ''}{label}"
 
 
-def quanos_vgg19(cifar, scale, start, ans_split, seed=0):
+def quanos_vgg19(cifar, scale, start, *, ans_eps=None, seed=0):
     """QUANOS's Algorithm 1 (steps 2-4, ``scale["quanos_iterations"]`` times) on the partially trained VGG-19
-    ``start``, with ANS at ``scale["eps"]`` on ``ans_split`` (:func:`quanos_lib.quanos.quanos`)."""
-    return quanos.quanos(start, cifar.train, ans_split, finetune_config(scale, seed=seed), eps=scale["eps"],
-                         iterations=scale["quanos_iterations"], name=_finetune_name(scale, "QUANOS"))
+    ``start`` (:func:`quanos_lib.quanos.quanos`): ANS at ``ans_eps`` (default ``scale["eps"]``) on the validation
+    images, step 4 as every baseline (:func:`finetune_config`) on the fine-tuning images."""
+    splits, ans_eps = vgg_splits(cifar, scale), scale["eps"] if ans_eps is None else ans_eps
+    name = "QUANOS" if ans_eps == scale["eps"] else f"QUANOS_ans_eps_{ans_eps * 255:g}_255"
+    return quanos.quanos(start, splits.finetune, splits.validation, finetune_config(scale, seed=seed), eps=ans_eps,
+                         iterations=scale["quanos_iterations"], name=_finetune_name(scale, name))
+
+
+def quanos_label(scale, ans_eps):
+    """``QUANOS`` for the scored mapping (ANS at ``scale["eps"]``), else ``QUANOS (ANS at 2/255)``."""
+    return "QUANOS" if ans_eps == scale["eps"] else f"QUANOS (ANS at {eps_text(ans_eps)})"
+
+
+def quanos_front(cifar, scale, start, seed=0):
+    """The models of the robustness-cost front (notebook 07), each trained from ``start`` by :func:`finetune_config`:
+    32-bit float, homogeneous at every width of ``scale["front_bits"]``, and QUANOS with ANS at every eps of
+    ``scale["eps_panel"]``. Returns ``({label: (model, history)}, {label: bits or None})``."""
+    plans = {"32-bit float": None, **{f"{k}-bit": quantization.uniform_bits(start, k) for k in scale["front_bits"]}}
+    trained = {label: finetuned_vgg19(cifar, scale, start, bits, label=label, seed=seed) for label, bits in plans.items()}
+    for ans_eps in scale["eps_panel"]:
+        result = quanos_vgg19(cifar, scale, start, ans_eps=ans_eps, seed=seed)
+        label = quanos_label(scale, ans_eps)
+        trained[label], plans[label] = (result.model, result.history), result.bits
+    return trained, plans
+
+
+def quanos_comparison(cifar, scale, start, seed=0):
+    """The models of notebook 07's scored comparisons at one fine-tuning ``seed``, all from ``start``: QUANOS
+    (ANS at ``scale["eps"]``), homogeneous 8-bit (Q4), the iso-compression homogeneous width
+    (:func:`quanos_lib.quantization.iso_size_bits`, Q6), and 32-bit float and QUANOS each with PGD adversarial
+    training (Q7). Returns ``({label: (model, history)}, {label: bits or None})``."""
+    result = quanos_vgg19(cifar, scale, start, seed=seed)
+    iso = quantization.iso_size_bits(start, result.bits)
+    plans = {"QUANOS": result.bits, **{f"{k}-bit": quantization.uniform_bits(start, k) for k in dict.fromkeys([8, iso])}}
+    trained = {"QUANOS": (result.model, result.history)}
+    trained.update({label: finetuned_vgg19(cifar, scale, start, bits, label=label, seed=seed)
+                    for label, bits in plans.items() if label != "QUANOS"})
+    for label, bits in (("32-bit float", None), ("QUANOS", result.bits)):
+        trained[f"{label} + PGD adv. training"] = finetuned_vgg19(cifar, scale, start, bits, label=label,
+                                                                  adversarial=True, seed=seed)
+        plans[f"{label} + PGD adv. training"] = bits
+    return trained, plans
 
 
 def substitute_vgg19(cifar, scale, seed=0):
-    """The black-box attacker's own VGG-19: same width, trained separately (seed + 1, fewer epochs)."""
+    """The black-box attacker's own VGG-19: same width, trained separately (seed + 1, fewer epochs) on the
+    training images less the validation split."""
     config = training.TrainConfig(epochs=scale["substitute_epochs"], lr_linear_epochs=scale["substitute_epochs"],
                                   seed=seed + 1, **VGG_RECIPE)
     build = functools.partial(models.VGG19, width=scale["width"], classes=len(cifar.classes))
-    return training.trained_model(f"vgg19_substitute_w{scale['width']:g}", build, cifar.train, config)
+    return training.trained_model(f"vgg19_substitute_w{scale['width']:g}", build, vgg_splits(cifar, scale).train,
+                                  config)

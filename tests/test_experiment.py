@@ -62,6 +62,20 @@ def test_a_variant_suffixes_metrics_parts_and_figures(monkeypatch):
         r.metric("robustness_gain_vs_8bit", 0.01)
     entry = json.loads((results.results_dir("smoke") / "Q4.other.json").read_text())
     assert list(entry["metrics"]) == ["robustness_gain_vs_8bit_other"] and entry["part"] == "other"
+    with run.record("Q6", part="front") as r:  # a part of a variant's result: beside the main run's part, too
+        r.metric("front_margin", 0.0)
+    assert json.loads((results.results_dir("smoke") / "Q6.front.other.json").read_text())["part"] == "front.other"
+
+
+def test_training_table_says_what_ended_each_run():
+    history = {"loss": [1.0] * 3, "val_error": [0.3, 0.2, 0.25], "best_epoch": 1, "seconds": 60.0,
+               "config": {"epochs": 5, "patience": 1}}
+    table = experiment.training_table({"stopped": (None, history),
+                                       "capped": (None, dict(history, config={"epochs": 3, "patience": 1})),
+                                       "fixed": (None, dict(history, best_epoch=None, val_error=[]))})
+    assert table["stopped by"].to_dict() == {"stopped": "patience", "capped": "cap", "fixed": "fixed"}
+    assert table.at["stopped", "kept epoch"] == 2 and table.at["stopped", "validation error"] == 0.2
+    assert table.at["stopped", "minutes"] == 1.0
 
 
 def test_experiments_measured_together_share_models_setup_and_time(monkeypatch):

@@ -27,6 +27,6 @@ def test_notebook_07_runs_on_cifar100_and_records_its_results_beside_cifar10s(tm
                                cwd=str(reproduce.NOTEBOOKS), progress_bar=False)
     q4 = json.loads((out / "results" / "smoke" / "Q4.cifar100.json").read_text())
     assert q4["data"]["name"] == "CIFAR-100 (unverified copy)" and q4["part"] == "cifar100"
-    assert set(q4["metrics"]) >= {"robustness_gain_vs_8bit_cifar100", "clean_accuracy_quanos_cifar100"}
+    assert set(q4["metrics"]) >= {"pgd_area_gain_vs_8bit_cifar100", "clean_accuracy_vs_8bit_ours_cifar100"}
     assert not (out / "results" / "smoke" / "Q4.json").exists()  # CIFAR-10's result is left alone
     assert (out / "figures" / "Q4_robustness_cifar100.png").exists()

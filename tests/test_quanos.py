@@ -56,9 +56,3 @@ def test_quanos_iterates_ans_bits_and_training():
         assert step.bits == quanos.bit_widths(step.ans)
         assert quantization.bits_of(step.model) == step.bits
     assert result.iterations[1].history["checkpoint"].startswith("q_iteration_2_-")
-
-
-def test_gains_are_differences_of_table_entries():
-    table = pd.DataFrame({"clean": {"ours": 0.8, "base": 0.82}, "PGD": {"ours": 0.3, "base": 0.25}})
-    assert quanos.gains(table, "ours", "base", {"pgd_gain": "PGD", "clean_gain": "clean"}) == {
-        "pgd_gain": pytest.approx(0.05), "clean_gain": pytest.approx(-0.02)}

@@ -129,3 +129,27 @@ def test_every_mnist_model_validates_on_the_last_10k_training_images(mnist):
     from quanos_lib import zoo
     train, val = zoo.train_and_validation(mnist.train)
     assert (len(train), len(val)) == (50000, 10000) and torch.equal(val.y, mnist.train.y[-10000:])
+
+
+def test_the_quanos_experiments_choose_on_a_validation_split_carved_from_the_training_images():
+    from quanos_lib import profiles, zoo
+    scale = profiles.get("cpu")["vgg"]
+    x = torch.arange(1000, dtype=torch.uint8).reshape(1000, 1, 1, 1) % 251
+    cifar = data.Dataset("cifar10", data.Split(x, torch.arange(1000)), data.Split(x[:10], torch.arange(10)), list(range(10)),
+                         {})
+    splits = zoo.vgg_splits(cifar, dict(scale, finetune_size=400))
+    assert torch.equal(splits.validation.y, torch.arange(900, 1000))  # the last tenth: never trained on
+    assert torch.equal(splits.train.y, torch.arange(900)) and splits.validation.x.is_floating_point()
+    assert len(splits.finetune) == 400 and set(splits.finetune.y.tolist()) <= set(range(900))
+    assert torch.equal(zoo.vgg_splits(cifar, dict(scale, finetune_size=400)).finetune.y, splits.finetune.y)  # fixed
+
+
+def test_every_compared_model_early_stops_and_adversarial_training_is_madrys_pgd():
+    from quanos_lib import profiles, zoo
+    scale = profiles.get("cpu")["vgg"]
+    clean, adversarial = zoo.finetune_config(scale, seed=2), zoo.finetune_config(scale, adversarial=True, seed=2)
+    assert (clean.epochs, clean.patience, clean.lr_linear_epochs, clean.adv_alpha) == (
+        scale["quanos_epochs"], scale["patience"], scale["quanos_epochs"], None)
+    assert (adversarial.adv_alpha, adversarial.adv_kind, adversarial.adv_steps, adversarial.adv_eps) == (
+        0.0, "pgd", 7, 8 / 255)
+    assert adversarial.val_adv_eps == 8 / 255 and adversarial.patience == scale["adv_patience"] and adversarial.seed == 2
