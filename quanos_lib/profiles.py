@@ -118,11 +118,11 @@ SCALES = {
                         "lr_decay_epochs": 10, "momentum_epochs": 5, "paper_init": False, "conv_lr_scale": 1.0,
                         "lr": 0.05},
         # An eighth of VGG-19's width, 20 epochs (the paper's lower end) on 45k training images. Every compared model
-        # fine-tunes on 20k of them for at most 5 epochs (patience 2); the PGD-7 adversarial training, 8 times as
-        # dear per epoch, at most 2 (patience 1). Attacks on 2,000 test images (1,000 for front-only models).
+        # fine-tunes on 10k of them for at most 5 epochs (patience 2); the PGD-7 adversarial training, 8 times as
+        # dear per epoch, at most 2 (patience 1). Attacks on 2,000 test images (1,000 for the front's).
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.125, "epochs": 20,
                 "snapshot_epochs": [1, 2, 5, 10, 20], "eval_size": 2000, "finetune_epochs": 1,
-                "finetune_size": 20000, "quanos_epochs": 5, "patience": 2, "adv_epochs": 2, "adv_patience": 1,
+                "finetune_size": 10000, "quanos_epochs": 5, "patience": 2, "adv_epochs": 2, "adv_patience": 1,
                 "substitute_epochs": 5, "attack_size": 2000, "front_size": 1000, "quanos_iterations": 1},
     },
     "full": {

@@ -56,8 +56,10 @@ def summary(model_curves, scale):
     where measured (beside the scored ones)."""
     pgd, fgsm, max_eps = model_curves[pgd_name(scale)], model_curves["FGSM"], scale["area_max_eps"]
     row = {"clean": pgd[0.0], "PGD area": evaluation.robustness_area(pgd, max_eps)}
-    row.update({f"PGD {eps_text(eps)}": pgd[eps] for eps in dict.fromkeys([*scale["gain_eps"], scale["eps"]])
-                if eps in pgd})
+    points = list(dict.fromkeys([*scale["gain_eps"], scale["eps"]]))
+    if any(eps not in pgd for eps in points):
+        raise ValueError(f"the curves must include every gain eps and eps: {points}, they have {sorted(pgd)}")
+    row.update({f"PGD {eps_text(eps)}": pgd[eps] for eps in points})
     row.update({"FGSM area": evaluation.robustness_area(fgsm, max_eps), f"FGSM {eps_text(scale['eps'])}": fgsm[scale["eps"]]})
     transfer = model_curves.get(f"transfer {pgd_name(scale)}")
     if transfer is not None:

@@ -90,3 +90,9 @@ def test_front_table_joins_costs_and_robustness_and_names_the_families():
     summary = pd.DataFrame({"PGD area": [0.1, 0.2, 0.3]}, index=["2-bit", "QUANOS (ANS at 1/255)", "32-bit float"])
     table = protocol.front_table(summary, costs)
     assert table["family"].tolist() == ["homogeneous", "QUANOS", "32-bit float"] and table.at["2-bit", "PGD area"] == 0.1
+
+
+def test_a_protocol_whose_scored_eps_is_not_measured_is_refused():
+    curves = protocol.curves(_threshold_model(), _split(), SCALE)
+    with pytest.raises(ValueError, match="gain eps"):
+        protocol.summary(curves, dict(SCALE, gain_eps=[0.03]))
