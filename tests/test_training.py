@@ -151,5 +151,6 @@ def test_every_compared_model_early_stops_and_adversarial_training_is_madrys_pgd
     assert (clean.epochs, clean.patience, clean.lr_linear_epochs, clean.adv_alpha) == (
         scale["quanos_epochs"], scale["patience"], scale["quanos_epochs"], None)
     assert (adversarial.adv_alpha, adversarial.adv_kind, adversarial.adv_steps, adversarial.adv_eps) == (
-        0.0, "pgd", 7, 8 / 255)
+        0.0, "pgd", scale["adv_steps"], 8 / 255)
+    assert all(profiles.SCALES[name]["vgg"]["adv_steps"] >= 7 for name in ("cpu", "full"))  # Madry: 7-10 steps
     assert adversarial.val_adv_eps == 8 / 255 and adversarial.patience == scale["adv_patience"] and adversarial.seed == 2
