@@ -1,7 +1,5 @@
 import doctest
 
-import pandas as pd
-import pytest
 import torch
 from torch import nn
 
