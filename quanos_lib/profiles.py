@@ -61,8 +61,9 @@ _CONV_COMMON = {"eps": FGSM_EPS_CIFAR10, "eps_curve": [0.0, 0.025, 0.05, 0.075, 
 #
 # Notebook 07, the models: every compared model trains from notebook 06's checkpoint on `finetune_size` training
 # images (None: all), at most `quanos_epochs` epochs, early-stopped after `patience` epochs without a lower
-# validation error; the PGD adversarially trained ones (Q7; Madry et al.: `adv_steps` steps, random start) at most
-# `adv_epochs`, patience `adv_patience`, on their validation FGSM error; `front_bits`, the homogeneous widths of the
+# validation error; the PGD adversarially trained ones (Q7; Madry et al.'s attack: `adv_steps` steps, random start;
+# the objective alpha * clean + (1 - alpha) * PGD loss with alpha `adv_alpha`) at most `adv_epochs`, patience
+# `adv_patience`, on their validation error under that attack; `front_bits`, the homogeneous widths of the
 # robustness-cost front; `substitute_epochs`, the black-box substitute's; `quanos_iterations`, how often Algorithm 1's
 # steps 2-4 run; `seeds`, the fine-tuning seeds (shuffling order, calibration images, PGD starts) of every scored model.
 #
@@ -75,7 +76,7 @@ _VGG_COMMON = {"eps": 8 / 255, "eps_panel": [1 / 255, 2 / 255, 4 / 255, 8 / 255,
                "random_orders": 3, "finetune_epochs": 0, "removal_finetune_size": 5000,
                "curve_eps": [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255], "area_max_eps": 8 / 255,
                "gain_eps": [2 / 255, 4 / 255], "masking_eps": [0.0, 2 / 255, 8 / 255, 16 / 255, 64 / 255],
-               "pgd_steps": 10, "adv_steps": 7, "front_bits": [2, 3, 4, 5, 6, 7, 8, 16], "seeds": [0, 1, 2]}
+               "pgd_steps": 10, "adv_steps": 7, "adv_alpha": 0.5, "front_bits": [2, 3, 4, 5, 6, 7, 8, 16], "seeds": [0, 1, 2]}
 
 # Per profile, per experiment group: data sizes (None = the whole split), epochs, widths.
 SCALES = {
@@ -119,10 +120,10 @@ SCALES = {
                         "lr": 0.05},
         # An eighth of VGG-19's width, 20 epochs (the paper's lower end) on 45k training images. Every compared model
         # fine-tunes on 10k of them for at most 5 epochs (patience 2); the PGD-7 adversarial training, 8 times as
-        # dear per epoch, at most 2 (patience 1). Attacks on 2,000 test images (1,000 for the front's).
+        # dear per epoch, at most 3 (patience 1). Attacks on 2,000 test images (1,000 for the front's).
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.125, "epochs": 20,
                 "snapshot_epochs": [1, 2, 5, 10, 20], "eval_size": 2000, "finetune_epochs": 1,
-                "finetune_size": 10000, "quanos_epochs": 5, "patience": 2, "adv_epochs": 2, "adv_patience": 1,
+                "finetune_size": 10000, "quanos_epochs": 5, "patience": 2, "adv_epochs": 3, "adv_patience": 1,
                 "substitute_epochs": 5, "attack_size": 2000, "front_size": 1000, "quanos_iterations": 1},
     },
     "full": {

@@ -1,8 +1,10 @@
 """How notebook 07 scores QUANOS's robustness claims (Q4, Q6, Q7): a protocol fixed before any result was seen.
 
 1. Every model is attacked white-box on the same test images: FGSM and PGD (``scale["pgd_steps"]`` steps, a
-   random start seeded by the run's seed) at eps 0 and every eps of ``scale["curve_eps"]`` (1/255 ... 16/255),
-   and black-box with PGD examples crafted on a substitute (:func:`transfer_images`). Test images only score:
+   random start seeded by the run's seed; an image counts as robust only if no iterate fools it, as AutoAttack
+   and RobustBench score: :func:`quanos_lib.attacks.pgd`'s ``stop_when_fooled``, several times cheaper than
+   attacking every image for every step) at eps 0 and every eps of ``scale["curve_eps"]`` (1/255 ... 16/255),
+   and black-box with PGD examples (last iterate) crafted on a substitute (:func:`transfer_images`). Test images only score:
    every choice (bit widths, calibration, early stopping) was made on training or validation images.
 2. Its scored robustness (:func:`summary`) is the area under its PGD curve over [0, ``scale["area_max_eps"]``]
    (8/255; :func:`quanos_lib.evaluation.robustness_area`, the mean accuracy over that range) and its PGD
@@ -42,7 +44,7 @@ def curves(model, split, scale, *, seed=0, transfer=None):
     grid = [0.0, *scale["curve_eps"]]
     found = {"FGSM": evaluation.accuracy_curve(model, split, attacks.fgsm, grid),
              pgd_name(scale): evaluation.accuracy_curve(model, split, attacks.pgd, grid, steps=scale["pgd_steps"],
-                                                        seed=seed)}
+                                                        seed=seed, stop_when_fooled=True)}
     if transfer is not None:
         clean = found["FGSM"][0.0]
         found[f"transfer {pgd_name(scale)}"] = {0.0: clean, **{
@@ -129,7 +131,8 @@ def masking_checks(model, split, model_curves, scale, *, chance, seed=0):
     big, pgd = max(scale["masking_eps"]), pgd_name(scale)
     fgsm_curve = {**model_curves["FGSM"], **evaluation.accuracy_curve(model, split, attacks.fgsm, [big])}
     pgd_curve = {**model_curves[pgd], **evaluation.accuracy_curve(model, split, attacks.pgd, [big],
-                                                                  steps=scale["pgd_steps"], seed=seed)}
+                                                                  steps=scale["pgd_steps"], seed=seed,
+                                                                  stop_when_fooled=True)}
     transfer = {eps: value for eps, value in model_curves.get(f"transfer {pgd}", {}).items() if eps}
     return ({"FGSM": fgsm_curve, pgd: pgd_curve},
             evaluation.gradient_masking_checks(fgsm_curve, pgd_curve, transfer, chance))

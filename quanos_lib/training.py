@@ -78,7 +78,9 @@ class TrainConfig:
     weight_decay: float = 0.0        # L2 weight decay (SGD's own)
     snapshot_epochs: tuple = ()      # keep the weights after these epochs in history["snapshots"]
     patience: int = None             # early stopping: epochs without validation improvement
-    val_adv_eps: float = None        # early-stop on the validation set's FGSM error at this eps instead
+    val_adv_eps: float = None        # early-stop on the validation set's FGSM error at this eps instead ...
+    val_adv_kind: str = "fgsm"       # ... or, "pgd", on its error under PGD (adv_steps, random start, scored as
+                                     # attacks.pgd's stop_when_fooled: no iterate may fool an image)
     continue_epochs: int = 0         # then continue on train + validation for at most this many epochs
     seed: int = 0
 
@@ -133,10 +135,14 @@ def _objective(model, x, y, config):
 
 
 def _validate(model, split, config):
-    """Validation error (on FGSM examples if ``val_adv_eps``) and the objective on the split, in eval mode."""
+    """Validation error (on FGSM or PGD examples if ``val_adv_eps``) and the objective on the split, in eval mode."""
+    if config.val_adv_kind not in ("fgsm", "pgd"):
+        raise ValueError(f"unknown val_adv_kind {config.val_adv_kind!r}: 'fgsm' or 'pgd'")
+    attack = ({"attack": attacks.pgd, "steps": config.adv_steps, "seed": config.seed, "stop_when_fooled": True}
+              if config.val_adv_kind == "pgd" else {})
     with models.eval_mode(model):
         measured = (split if config.val_adv_eps is None else
-                    evaluation.attacked(model, split, config.val_adv_eps, clip=config.adv_clip))
+                    evaluation.attacked(model, split, config.val_adv_eps, clip=config.adv_clip, **attack))
         error = evaluation.evaluate(model, measured)["error"]
         dev = models.device(model)
         with torch.no_grad():  # FGSM inside the objective still takes its gradient

@@ -130,6 +130,24 @@ def test_pgd_keeps_fgsms_guarantees(tiny_mlp, batch, mode):
     assert all(p.grad is None for p in tiny_mlp.parameters())
 
 
+def test_pgd_stop_when_fooled_keeps_the_fooling_iterate_and_is_never_weaker(tiny_mlp, batch):
+    x, y = batch
+    tiny_mlp.eval()
+    correct = lambda inputs: tiny_mlp(inputs).argmax(1) == y  # noqa: E731
+    fooled_clean = ~correct(x)
+    assert fooled_clean.any() and not fooled_clean.all()
+    stopped = attacks.pgd(tiny_mlp, x, y, 0.7, steps=10, random_start=False, stop_when_fooled=True)
+    assert torch.equal(stopped[fooled_clean], x[fooled_clean])  # fooled at the start: never moved
+    assert (stopped - x).abs().max() <= 0.7 + 1e-6 and stopped.min() >= 0 and stopped.max() <= 1
+    last = attacks.pgd(tiny_mlp, x, y, 0.7, steps=10, random_start=False)
+    robust = correct(stopped)
+    assert 0 < robust.sum() < correct(x).sum()  # the attack bites, and some images resist it
+    assert not (robust & ~correct(last)).any()  # robust here: robust to the last iterate too ...
+    assert torch.allclose(stopped[robust], last[robust], atol=1e-6)  # ... the very same trajectory
+    assert torch.equal(attacks.pgd(tiny_mlp, x, y, 0.2, steps=10, seed=5, stop_when_fooled=True),
+                       attacks.pgd(tiny_mlp, x, y, 0.2, steps=10, seed=5, stop_when_fooled=True))  # deterministic
+
+
 def test_white_box_attacks_differentiate_a_fake_quantized_model(batch):
     from quanos_lib import data, quantization
     torch.manual_seed(0)

@@ -106,6 +106,25 @@ def test_pgd_training_perturbs_inside_the_ball_with_a_new_random_start_per_batch
     assert F.cross_entropy(tiny_mlp(first), split.y) > clean  # it climbs the loss
 
 
+def test_adversarial_early_stopping_can_measure_the_validation_error_under_pgd():
+    training.seed_everything(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    split = _toy_split()
+    training.train(model, split, training.TrainConfig(epochs=20, batch_size=20, lr=0.5), progress=False)
+    config = training.TrainConfig(epochs=1, val_adv_eps=0.1, val_adv_kind="pgd", adv_steps=5, seed=3)
+    error, _ = training._validate(model, split, config)
+    x_pgd = attacks.pgd(model, split.x, split.y, 0.1, steps=5, seed=3, stop_when_fooled=True)
+    assert error == evaluation.evaluate(model, data.Split(x_pgd, split.y))["error"]
+    fgsm_error, _ = training._validate(model, split, training.TrainConfig(epochs=1, val_adv_eps=0.1))
+    assert error > fgsm_error > training._validate(model, split, training.TrainConfig(epochs=1))[0]  # PGD > FGSM > clean
+    try:
+        training._validate(model, split, training.TrainConfig(epochs=1, val_adv_eps=0.1, val_adv_kind="cw"))
+    except ValueError as error:
+        assert "val_adv_kind" in str(error)
+    else:
+        raise AssertionError("an unknown validation attack must be refused")
+
+
 def test_the_papers_adversarial_objective_perturbs_every_pixel_by_eps_unclipped(tiny_mlp):
     """The FGSM paper's training objective (zoo's adversarial variant) moves each pixel by exactly +-eps, leaving
     [0, 1] where the image is already at its edge; our clipped default stays inside."""
@@ -144,13 +163,15 @@ def test_the_quanos_experiments_choose_on_a_validation_split_carved_from_the_tra
     assert torch.equal(zoo.vgg_splits(cifar, dict(scale, finetune_size=400)).finetune.y, splits.finetune.y)  # fixed
 
 
-def test_every_compared_model_early_stops_and_adversarial_training_is_madrys_pgd():
+def test_every_compared_model_early_stops_and_adversarial_training_uses_madrys_pgd():
     from quanos_lib import profiles, zoo
     scale = profiles.get("cpu")["vgg"]
     clean, adversarial = zoo.finetune_config(scale, seed=2), zoo.finetune_config(scale, adversarial=True, seed=2)
     assert (clean.epochs, clean.patience, clean.lr_linear_epochs, clean.adv_alpha) == (
         scale["quanos_epochs"], scale["patience"], scale["quanos_epochs"], None)
     assert (adversarial.adv_alpha, adversarial.adv_kind, adversarial.adv_steps, adversarial.adv_eps) == (
-        0.0, "pgd", scale["adv_steps"], 8 / 255)
+        0.5, "pgd", scale["adv_steps"], 8 / 255)
     assert all(profiles.SCALES[name]["vgg"]["adv_steps"] >= 7 for name in ("cpu", "full"))  # Madry: 7-10 steps
-    assert adversarial.val_adv_eps == 8 / 255 and adversarial.patience == scale["adv_patience"] and adversarial.seed == 2
+    assert all(profiles.SCALES[name]["vgg"]["adv_alpha"] == 0.5 for name in profiles.SCALES)  # one choice everywhere
+    assert (adversarial.val_adv_eps, adversarial.val_adv_kind) == (8 / 255, "pgd")  # stopped on the robust error
+    assert adversarial.patience == scale["adv_patience"] and adversarial.seed == 2
