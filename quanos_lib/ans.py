@@ -91,7 +91,8 @@ def removal_orders(model, ans_values, random_orders=0, seed=0):
     by_ans = sorted(removable, key=lambda name: ans_values[name], reverse=True)
     orders = {"highest ANS first": by_ans, "lowest ANS first": by_ans[::-1]}
     for k in range(random_orders):
-        shuffled = torch.randperm(len(removable), generator=torch.Generator().manual_seed(seed + k)).tolist()
+        generator = torch.Generator().manual_seed(seed + k)
+        shuffled = torch.randperm(len(removable), generator=generator, device=generator.device).tolist()
         orders[f"random order {k + 1}"] = [removable[i] for i in shuffled]
     return orders
 

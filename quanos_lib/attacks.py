@@ -71,7 +71,8 @@ def pgd(model, x, y, eps, *, steps=10, step_size=None, random_start=True, seed=0
     step_size = 2.5 * eps / steps if step_size is None else step_size
     x_adv = x.clone()
     if random_start:
-        noise = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
+        generator = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same start on any device
+        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=generator.device)
         x_adv = x_adv + (2 * noise.to(device) - 1) * eps
     active = torch.arange(len(x), device=device)  # the images still attacked (all, unless stop_when_fooled)
     for _ in range(steps):

@@ -64,7 +64,8 @@ class Split:
         """``size`` examples drawn without replacement, the same ones for the same seed (None: all)."""
         if size is None or size >= len(self):
             return self
-        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(self), generator=generator, device=generator.device).to(self.y.device)
         keep = order[:size].sort().values
         return Split(self.x[keep], self.y[keep])
 
@@ -74,7 +75,7 @@ class Split:
 
     def where_label(self, labels):
         """The examples whose label is in ``labels``, relabelled 0, 1, ... in the order given."""
-        keep = torch.isin(self.y, torch.tensor(labels))
+        keep = torch.isin(self.y, torch.tensor(labels, device=self.y.device))
         y = self.y[keep]
         relabelled = torch.zeros_like(y)
         for new, old in enumerate(labels):
@@ -84,7 +85,9 @@ class Split:
     def batches(self, batch_size, shuffle=False, generator=None):
         """Yield ``(x, y)`` mini-batches by slicing the tensors (shuffled with ``generator`` if asked);
         images always come out as float32 in [0, 1]."""
-        index = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
+        device = generator.device if shuffle and generator is not None else self.y.device
+        index = (torch.randperm(len(self), generator=generator, device=device) if shuffle else
+                 torch.arange(len(self), device=device)).to(self.y.device)
         for chunk in index.split(batch_size):
             yield to_float(self.x[chunk]), self.y[chunk]
 
@@ -115,16 +118,17 @@ def random_crop_flip(x, padding=0, flip=False, generator=None):
     """Augment a batch on tensors: a random ``32 x 32`` (input-sized) crop of each image zero-padded by
     ``padding`` pixels, and a horizontal flip of each image with probability 1/2."""
     n, _, h, w = x.shape
+    drawn_on = generator.device if generator is not None else x.device  # the draws follow the generator
     if padding:
         padded = torch.nn.functional.pad(x, (padding,) * 4)
-        top = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator).to(x.device)
-        left = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator).to(x.device)
+        top = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator, device=drawn_on).to(x.device)
+        left = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator, device=drawn_on).to(x.device)
         rows = (top + torch.arange(h, device=x.device))[:, None, :, None]
         cols = (left + torch.arange(w, device=x.device))[:, None, None, :]
         channels = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
         x = padded[torch.arange(n, device=x.device)[:, None, None, None], channels, rows, cols]
     if flip:
-        flipped = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        flipped = (torch.rand(n, generator=generator, device=drawn_on) < 0.5).to(x.device)
         x = torch.where(flipped[:, None, None, None], x.flip(3), x)
     return x
 

@@ -104,7 +104,7 @@ def robustness_area(curve, max_eps):
     points = sorted((eps, value) for eps, value in curve.items() if eps <= max_eps + 1e-12)
     if not points or points[0][0] != 0 or abs(points[-1][0] - max_eps) > 1e-12:
         raise ValueError(f"the curve must include eps 0 and {max_eps}, it has {sorted(curve)}")
-    eps, values = (torch.tensor(column, dtype=torch.float64) for column in zip(*points))
+    eps, values = (torch.tensor(column, dtype=torch.float64, device="cpu") for column in zip(*points))  # host numbers
     return float(torch.trapezoid(values, eps) / max_eps)
 
 
@@ -222,8 +222,8 @@ def outputs_along_fgsm_direction(model, x, y, eps_values):
 
 def linearity_r2(eps_values, outputs):
     """For each class, the R^2 of a straight-line fit of its output against eps: 1 means perfectly linear."""
-    eps = torch.as_tensor(eps_values, dtype=torch.float64)
-    outputs = torch.as_tensor(outputs, dtype=torch.float64)
+    eps = torch.as_tensor(eps_values, dtype=torch.float64, device="cpu")  # host numbers, as the outputs come back
+    outputs = torch.as_tensor(outputs, dtype=torch.float64, device="cpu")
     design = torch.stack([eps, torch.ones_like(eps)], dim=1)
     coefficients = torch.linalg.lstsq(design, outputs).solution
     residual = ((outputs - design @ coefficients) ** 2).sum(0)
@@ -235,7 +235,7 @@ def linearity_along_fgsm(model, x, y, eps_values):
     """F19 for one example: its ``outputs`` along the FGSM direction (:func:`outputs_along_fgsm_direction`), the
     ``band`` of eps where the true class wins (``(low, high)``, or None), and per class the R^2 of a straight line
     on each side of eps = 0 (``r2_right``, ``r2_left``)."""
-    eps_values = torch.as_tensor(eps_values)
+    eps_values = torch.as_tensor(eps_values, device="cpu")
     outputs = outputs_along_fgsm_direction(model, x, y, eps_values)
     band = eps_values[outputs.argmax(1) == int(y[0])]
     right, left = eps_values >= 0, eps_values <= 0

@@ -134,7 +134,8 @@ def quantize(model, bits, calibration=None):
         module = modules[name]
         parametrize.register_parametrization(module, "weight", WeightFakeQuantize(k))
         module.quantization_bits = k
-        module.input_quantizer = InputFakeQuantize(k).to(models.device(module))
+        with torch.device(models.device(module)):  # the observer's buffers made on the layer's device
+            module.input_quantizer = InputFakeQuantize(k)
         module._input_hook = module.register_forward_pre_hook(
             lambda mod, inputs: (mod.input_quantizer(inputs[0]), *inputs[1:]))
     return model if calibration is None else calibrate(model, calibration)

@@ -26,6 +26,7 @@
 configuration and reused by every notebook that asks for the same one; the history it returns names the
 configuration that trained the model, so results record what ran, never a description rebuilt by hand.
 """
+import contextlib
 import copy
 import dataclasses
 import os
@@ -111,7 +112,7 @@ def perturb(model, x, y, config):
         return attacks.fgsm(model, x, y, config.adv_eps, clip=config.adv_clip)  # detached: a constant
     if config.adv_kind == "pgd":  # its random start from the seeded global generator: a new one per batch
         return attacks.pgd(model, x, y, config.adv_eps, steps=config.adv_steps, clip=config.adv_clip,
-                           seed=int(torch.randint(2 ** 31 - 1, ())))
+                           seed=int(torch.randint(2 ** 31 - 1, (), device="cpu")))  # a seed, from the CPU's generator
     if config.adv_kind == "sign_noise":
         noise = config.adv_eps * torch.randint(0, 2, x.shape, device=x.device).mul(2).sub(1).to(x.dtype)
     elif config.adv_kind == "uniform_noise":
@@ -253,6 +254,25 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
     return history
 
 
+_DRY_RUN_IMAGES = None  # set inside dry_run()
+
+
+@contextlib.contextmanager
+def dry_run(images=8):
+    """Check training configurations without training: inside this block :func:`trained_model` neither reads nor
+    writes the checkpoint cache; it builds each model and trains it by its own configuration (architecture,
+    optimizer, schedule, objective, early-stopping rule) for one epoch on its first ``images`` training images
+    (one mini-batch: one step; one more for ``continue_epochs``), validating on as many validation images, and returns
+    it as if trained. A configuration that cannot build, train or be evaluated then fails in seconds, not after hours
+    on a GPU (``tests/test_full_profile.py`` runs every model of the ``full`` profile this way)."""
+    global _DRY_RUN_IMAGES
+    previous, _DRY_RUN_IMAGES = _DRY_RUN_IMAGES, images
+    try:
+        yield
+    finally:
+        _DRY_RUN_IMAGES = previous
+
+
 def trained_model(name, build, train_split, config, *, val_split=None, start=None, progress=True):
     """``build()`` seeded with ``config.seed`` and trained on ``train_split``, or the cached copy.
 
@@ -289,6 +309,13 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
         history["seconds"] = time.perf_counter() - start
         return history
 
-    model, history = checkpoints.load_or_train(name, key, build_seeded, fit)
+    if _DRY_RUN_IMAGES is not None:  # one step on a few images, and no cache (see dry_run)
+        train_split = train_split.subset(_DRY_RUN_IMAGES)
+        val_split = val_split.subset(_DRY_RUN_IMAGES) if val_split is not None else None
+        config = dataclasses.replace(config, epochs=1, continue_epochs=min(config.continue_epochs, 1))
+        model = build_seeded()
+        history = fit(model)
+    else:
+        model, history = checkpoints.load_or_train(name, key, build_seeded, fit)
     history = dict(history, config=config.asdict(), checkpoint=checkpoints.path_for(name, key).name)
     return model.to(default_device()).eval(), history
