@@ -218,14 +218,24 @@ def _load_cifar(cifar_class, name, root):
     return Dataset(name, splits[True], splits[False], list(dataset.classes), info)
 
 
+def _load_imagenet_panda(root):
+    """Figure 1's data: the panda photograph and GoogLeNet's ImageNet weights (both downloaded on first use; see
+    :mod:`quanos_lib.imagenet`), so that one check says whether notebook 08 can run."""
+    from . import imagenet  # it reads this module
+    imagenet.googlenet()
+    return imagenet.load_panda(root)
+
+
 # The datasets' names as results and notebooks print them.
-NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+         "imagenet-panda": "the ImageNet panda of Figure 1 (photograph and GoogLeNet weights)"}
 
 # Each loader takes the data root and returns a full Dataset.
 LOADERS = {
     "mnist": _load_mnist,
     "cifar10": lambda root: _load_cifar(torchvision.datasets.CIFAR10, NAMES["cifar10"], root),
     "cifar100": lambda root: _load_cifar(torchvision.datasets.CIFAR100, NAMES["cifar100"], root),
+    "imagenet-panda": _load_imagenet_panda,
 }
 
 

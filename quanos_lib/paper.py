@@ -19,6 +19,7 @@ FGSM_EPS_MNIST = 0.25    # the FGSM paper's eps on MNIST pixels in [0, 1] (F1, F
 FGSM_EPS_CIFAR10 = 0.1   # ... on CIFAR-10 in the maxout paper's GCN + ZCA preprocessed space (F3, F18)
 FGSM_CLIP = None         # the FGSM paper's x + eps * sign(grad) on MNIST is not clipped to [0, 1] (scored as such)
 ADV_ALPHA = 0.5          # the FGSM paper's adversarial objective: alpha * J(x) + (1 - alpha) * J(x_adv)
+FGSM_EPS_IMAGENET = 0.007  # Figure 1 on GoogLeNet's [-1, 1] inputs: one 8-bit step (1/255 on pixels in [0, 1])
 QUANOS_K_INITIAL = 16    # QUANOS's bit rule k_l = k_initial - round(k_initial * ANS_l)
 
 
@@ -85,7 +86,7 @@ def _entry(title, notebook, where, **claims):
 
 NB01, NB02, NB03, NB04, NB05 = ("01_linear_models", "02_maxout_fgsm_and_linearity", "03_adversarial_training",
                                 "04_ensembles_rbf_rubbish", "05_conv_maxout_cifar10")
-NB06, NB07 = "06_ans_vgg19", "07_quanos_cifar10"
+NB06, NB07, NB08 = "06_ans_vgg19", "07_quanos_cifar10", "08_panda_googlenet"
 # The scored robustness gains of Q4, Q6, Q7 (quanos_lib.protocol.metric_name of its scored columns).
 _SCORED_GAINS = ("pgd_area_gain", "pgd_at_2_255_gain", "pgd_at_4_255_gain")
 CLEAN_TOL = 0.005  # clean MNIST errors below 2%: half a percentage point
@@ -142,7 +143,7 @@ PAPER = {
                   targeted_frog_success=approx(1.0), targeted_truck_success=approx(1.0)),
     "F19": _entry("Linearity: softmax arguments along the FGSM direction (Fig. 4)", NB02, "tex:768"),
     "F20": _entry("First-layer filters, naive vs adversarially trained (Fig. 3)", NB03, "tex:523"),
-    "F21": _entry("Panda -> gibbon on GoogLeNet (Fig. 1)", "none: ImageNet is not available here", "tex:364-383",
+    "F21": _entry("Panda -> gibbon on GoogLeNet (Fig. 1)", NB08, "tex:364-383",
                   clean_confidence=approx(0.577), adv_confidence=approx(0.993)),
     "Q1": _entry("ANS per layer of a partially trained VGG-19, CIFAR-10", NB06, "abstract, slides"),
     "Q2": _entry("ANS-guided layer removal of VGG-19", NB06, "abstract, slides"),

@@ -303,3 +303,53 @@ def robustness_front(table, *, robustness, family, costs=("size (kbit)", "energy
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def panda_figure(panels, class_names, *, paper=None, title=""):
+    """The FGSM paper's Figure 1 from :func:`quanos_lib.imagenet.figure1`: the image with the model's label and
+    confidence, the sign of the gradient (grey 0, white +1, black -1) and the adversarial image with its label and
+    confidence. ``paper``: the paper's captions, shown under ours."""
+    fig, axes = plt.subplots(1, 3, figsize=(10, 4))
+    clean = f"{class_names[panels['clean_class']]}\n{panels['clean_confidence']:.1%} confidence"
+    adversarial = f"{class_names[panels['adv_class']]}\n{panels['adv_confidence']:.1%} confidence"
+    for ax, image, caption in ((axes[0], panels["image"], f"x\n{clean}"),
+                               (axes[1], (panels["sign"] + 1) / 2, "sign(∇x J(θ, x, y))\n"),
+                               (axes[2], panels["adversarial"], f"x + ε sign(∇x J(θ, x, y))\n{adversarial}")):
+        ax.imshow(np.asarray(image.permute(1, 2, 0)).clip(0, 1))
+        ax.set_title(caption, fontsize=10)
+        ax.axis("off")
+    if paper:
+        fig.text(0.5, 0.02, f"the paper (GoogLeNet, its ImageNet image): {paper}", ha="center", fontsize=9,
+                 color="dimgray")
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.05 if paper else 0, 1, 1), w_pad=6)
+    boxes = [ax.get_position() for ax in axes]
+    for left, right, sign in ((boxes[0], boxes[1], f"+ {panels['eps'] * 255:g}/255 ×"), (boxes[1], boxes[2], "=")):
+        fig.text((left.x1 + right.x0) / 2, (left.y0 + left.y1) / 2, sign, ha="center", va="center", fontsize=11)
+    return fig
+
+
+def confidence_vs_eps(curve, class_names, *, true_class, marked_eps=None, title=""):
+    """From :func:`quanos_lib.imagenet.confidence_vs_eps`: the true class's probability and the top class's
+    confidence against FGSM's eps (in 8-bit steps, 1/255), each point labelled with the top class where it changes;
+    ``marked_eps``: a vertical line (the paper's eps)."""
+    eps = np.multiply(curve["eps"], 255)
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    ax.plot(eps, np.multiply(curve["true_confidence"], 100), marker="o", label=f"p({class_names[true_class]})")
+    ax.plot(eps, np.multiply(curve["top_confidence"], 100), marker="s", linestyle="--", label="top class's confidence")
+    previous, shown = None, 0
+    for x, top, confidence in zip(eps, curve["top_class"], curve["top_confidence"]):
+        if top != previous:  # name the top class where it changes, staggered so that neighbours never collide
+            ax.annotate(class_names[top], (x, 100 * confidence), textcoords="offset points", fontsize=8,
+                        xytext=(4, 8 + 12 * (shown % 3)), arrowprops={"arrowstyle": "-", "color": "gray", "lw": 0.5})
+            previous, shown = top, shown + 1
+    if marked_eps is not None:
+        ax.axvline(255 * marked_eps, color="gray", linestyle=":", label="the paper's eps (one 8-bit step)")
+    ax.set_xscale("symlog", linthresh=0.25)  # the sub-step eps stay apart from 0
+    ticks = [t for t in eps if t == 0 or np.log2(t) == round(np.log2(t))]  # 0 and the powers of two
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlim(0, eps.max() * 1.1)
+    ax.set(xlabel="FGSM eps (x 1/255)", ylabel="probability (%)", ylim=(0, 105), title=title)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig

@@ -53,6 +53,11 @@ _MAXOUT_COMMON = {
 _CONV_COMMON = {"eps": FGSM_EPS_CIFAR10, "eps_curve": [0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3],
                 "rubbish_samples": 1000, "targeted_samples": 1000}
 
+# Notebook 08 (Figure 1: one panda photograph, GoogLeNet's ImageNet weights): the same at every profile, since it
+# trains nothing. `eps`: the paper's 0.007 on GoogLeNet's [-1, 1] inputs, one 8-bit step, i.e. 1/255 on pixels in
+# [0, 1] (quanos_lib.imagenet); `eps_curve`: FGSM's eps for the confidence-vs-eps curve, in 8-bit steps.
+_IMAGENET = {"eps": 1 / 255, "eps_curve": [k / 255 for k in (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16)]}
+
 # Notebooks 06 and 07 (QUANOS on VGG-19, CIFAR-10). No choice below is made on test images: the last tenth of the
 # training images validates (`quanos_lib.zoo.vgg_splits`: ANS, bit widths, calibration, early stopping).
 # Notebook 06: `epochs`, the "partially trained" model (the paper: 20-30); `snapshot_epochs`, where ANS is also
@@ -97,6 +102,7 @@ SCALES = {
                         "lr_decay_epochs": 1, "momentum_epochs": 1, "eps_curve": [0.0, 0.1],
                         "paper_init": False, "conv_lr_scale": 1.0, "lr": 0.05,
                         "rubbish_samples": 100, "targeted_samples": 20},
+        "imagenet": _IMAGENET,
         "vgg": {**_VGG_COMMON, "train_size": 500, "test_size": 200, "width": 0.05, "epochs": 2,
                 "snapshot_epochs": [1, 2], "eval_size": 100, "eps_panel": [2 / 255, 8 / 255], "random_orders": 1,
                 "finetune_epochs": 1, "removal_finetune_size": 100, "finetune_size": 200, "quanos_epochs": 1,
@@ -121,6 +127,7 @@ SCALES = {
         # An eighth of VGG-19's width, 20 epochs (the paper's lower end) on 45k training images. Every compared model
         # fine-tunes on 10k of them for at most 5 epochs (patience 2); the PGD-7 adversarial training, 8 times as
         # dear per epoch, at most 3 (patience 1). Attacks on 2,000 test images (1,000 for the front's).
+        "imagenet": _IMAGENET,
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.125, "epochs": 20,
                 "snapshot_epochs": [1, 2, 5, 10, 20], "eval_size": 2000, "finetune_epochs": 1,
                 "finetune_size": 10000, "quanos_epochs": 5, "patience": 2, "adv_epochs": 3, "adv_patience": 1,
@@ -138,6 +145,7 @@ SCALES = {
         "conv_maxout": {**_CONV_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 474,
                         "lr_decay_epochs": 500, "momentum_epochs": 250, "paper_init": True, "conv_lr_scale": 0.05,
                         "lr": 0.17},
+        "imagenet": _IMAGENET,
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 30,
                 "snapshot_epochs": [1, 5, 10, 20, 30], "eval_size": 10000, "finetune_epochs": 1,
                 "removal_finetune_size": None, "finetune_size": None, "quanos_epochs": 60, "patience": 10,

@@ -12,6 +12,10 @@
 - A notebook listed in ``VARIANTS`` runs once more per variant, with extra parameters, into its own
   output notebook (notebook 07 on CIFAR-100). When a variant's dataset cannot be had (offline, no local
   copy), its output notebook keeps only the introduction and says plainly that it was not run.
+- A notebook listed in ``DATASETS`` needs data that may not be downloadable (notebook 08: ImageNet's panda and
+  GoogLeNet's weights). Without it, the notebook says so in one cell and shows no number; its own cells stay below,
+  unexecuted and skipped by nbval (tagged ``not-run``), so the code is never lost: the next run on a connected
+  machine restores them (:func:`restored`) and runs the notebook in full.
 - Executed notebooks are stripped of what changes on every run (execution timestamps, papermill's durations and
   machine paths, the injected parameters cell's random id), so a rerun whose numbers did not change leaves
   ``git diff`` empty.
@@ -43,6 +47,9 @@ TRAINING, CACHED = "training", "cached"  # the two kinds of run kept apart in _r
 # Notebooks that run more than once: {notebook: {output notebook: extra parameters}}.
 VARIANTS = {"07_quanos_cifar10": {"07_quanos_cifar100": {"dataset": "cifar100"}}}
 VARIANT_OUTPUTS = {output for variants in VARIANTS.values() for output in variants}
+# Notebooks whose data may not be downloadable: {notebook: its `dataset` parameter}.
+DATASETS = {"08_panda_googlenet": "imagenet-panda"}
+NOT_RUN, NOT_RUN_NOTICE = "not-run", "not-run-notice"  # cell tags of a notebook written without its data
 
 
 class UsageError(ValueError):
@@ -85,19 +92,33 @@ def _missing_dataset(parameters):
     return None
 
 
-def not_run_notebook(source, dataset, destination):
+def restored(notebook):
+    """``notebook`` (an nbformat node) as its author wrote it: without the cells :func:`not_run_notebook` added, and
+    with the cells it kept unexecuted runnable again. Returns the same node."""
+    notebook.cells = [cell for cell in notebook.cells if NOT_RUN_NOTICE not in cell.metadata.get("tags", [])]
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if NOT_RUN in tags:
+            cell.metadata["tags"] = [tag for tag in tags if tag not in (NOT_RUN, "nbval-skip")]
+    return notebook
+
+
+def not_run_notebook(source, dataset, destination, *, keep_cells=False):
     """Write the introduction and parameters of ``source``, one cell that tries to load ``dataset`` (its
     executed output is the data layer's own message), and one saying that the notebook was not run on it
-    because the dataset is unavailable: no result, no invented number."""
+    because the dataset is unavailable: no result, no invented number. ``keep_cells``: the rest of ``source``
+    follows, unexecuted and tagged ``not-run`` and ``nbval-skip`` (the source notebook itself is being written)."""
     import nbformat
 
     from . import data
-    notebook = nbformat.read(str(source), as_version=4)
+    notebook = restored(nbformat.read(str(source), as_version=4))
     keep = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
+    rest = notebook.cells[keep + 1:]
     notebook.cells = [cell for cell in notebook.cells[:keep + 1]
                       if "injected-parameters" not in cell.metadata.get("tags", [])]
     name = data.NAMES.get(dataset, dataset)
-    notebook.cells.append(nbformat.v4.new_code_cell(
+    notice = {"tags": [NOT_RUN_NOTICE]}
+    notebook.cells.append(nbformat.v4.new_code_cell(metadata=notice, source=
         "from IPython.display import Markdown, display\n\n"
         "from quanos_lib import data, profiles\n\n"
         "run = profiles.get(profile)\n"
@@ -105,12 +126,20 @@ def not_run_notebook(source, dataset, destination):
         "    data.load(dataset)\n"
         "except data.DataUnavailableError as error:\n"
         "    display(Markdown(f\"**Profile `{run.name}`, dataset `{dataset}`: not available.** {error}\"))"))
-    notebook.cells.append(nbformat.v4.new_markdown_cell(
+    elsewhere = ("" if keep_cells else
+                 f" every number of notebook {source.name[:2]} is in `{source.name}`.")
+    notebook.cells.append(nbformat.v4.new_markdown_cell(metadata=notice, source=(
         f"## Not run on {name}\n\n**{name} is not available on the machine that produced this notebook** "
         f"(no local copy under `$QUANOS_DATA` and no internet to download it), so this notebook was not run on it "
-        f"and shows no {name} result: every number of notebook {source.name[:2]} is in `{source.name}`. On a machine "
-        f"with internet, `./reproduce.sh --only {source.name[:2]}` downloads {name} (torchvision) and runs this "
-        f"notebook in full."))
+        f"and shows no result.{elsewhere} On a machine with internet, `./reproduce.sh --only {source.name[:2]}` "
+        f"downloads it (torchvision) and runs this notebook in full"
+        + (": its cells follow, not executed." if keep_cells else "."))))
+    if keep_cells:
+        for cell in rest:
+            cell.metadata["tags"] = [*cell.metadata.get("tags", []), NOT_RUN, "nbval-skip"]
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        notebook.cells.extend(rest)
     nbformat.write(notebook, str(destination))
 
 
@@ -225,12 +254,16 @@ def run(profile, only=None, out=None):
         print(f"[{i}/{len(planned)}] {name} ...", flush=True)
         start, cached_before = time.perf_counter(), _checkpoints()
         executed = staging / output
-        missing = _missing_dataset(extra)
+        needs = {"dataset": DATASETS[notebook.stem]} if notebook.stem in DATASETS and not extra else extra
+        missing = _missing_dataset(needs)
+        stand_in = pathlib.Path(tempfile.mkdtemp(prefix="quanos-run-source-")) / output
         if missing:
             print(f"  {missing}\n  -> {output} says so and shows no result", flush=True)
-            stand_in = pathlib.Path(tempfile.mkdtemp(prefix="quanos-not-run-")) / output
-            not_run_notebook(notebook, extra["dataset"], stand_in)
-            notebook = stand_in
+            not_run_notebook(notebook, needs["dataset"], stand_in, keep_cells=not extra)
+        else:  # as its author wrote it, should an earlier run have lacked its data
+            import nbformat
+            nbformat.write(restored(nbformat.read(str(notebook), as_version=4)), str(stand_in))
+        notebook = stand_in
         try:  # the kernel's log level hides its start-up warnings, not the notebook's own output
             papermill.execute_notebook(str(notebook), str(executed), parameters={"profile": profile, **extra},
                                        kernel_name=KERNEL, cwd=str(NOTEBOOKS), progress_bar=sys.stderr.isatty(),

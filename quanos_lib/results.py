@@ -99,8 +99,9 @@ def _clean(value):
 
 
 def _measured(value):
-    """A metric's stored form: ``{"value": v}``, or for :func:`over_seeds`'s dict its mean, interval and seeds."""
-    number = lambda v: _clean(round(float(v), 6))  # noqa: E731
+    """A metric's stored form: ``{"value": v}``, or for :func:`over_seeds`'s dict its mean, interval and seeds; None
+    (a value that does not exist, e.g. an eps that never flips a label) stays None."""
+    number = lambda v: None if v is None else _clean(round(float(v), 6))  # noqa: E731
     if isinstance(value, dict):
         return {"value": number(value["value"]), "interval": [number(v) for v in value["interval"]],
                 "seeds": value["seeds"], "per_seed": [number(v) for v in value["per_seed"]]}
