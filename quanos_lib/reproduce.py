@@ -199,17 +199,37 @@ def _runtime_text(measured):
 
 
 def runtimes_markdown():
-    """The README's run-time table, from ``results/{cpu,full}/_runtimes.json``."""
+    """The README's run-time table, from ``results/{cpu,full}/_runtimes.json``; for ``full`` where it has not run,
+    the estimate of :mod:`quanos_lib.estimates` from the ``cpu`` times."""
+    from . import estimates
     lines = ["| notebook | profile | run that trained its models | run with every model cached |", "|---|---|---|---|"]
+    measured = {}
     for profile in ("cpu", "full"):
         path = results.results_dir(profile) / "_runtimes.json"
-        if not path.exists():
-            lines.append(f"| all | `{profile}` | not measured yet | not measured yet |")
-            continue
-        for name, kinds in json.loads(path.read_text()).items():
+        measured[profile] = json.loads(path.read_text()) if path.exists() else {}
+        for name, kinds in measured[profile].items():
             lines.append(f"| {name} | `{profile}` | {_runtime_text(kinds.get(TRAINING))} | "
                          f"{_runtime_text(kinds.get(CACHED))} |")
+        if profile == "full" and not measured[profile]:
+            lines.append("| all | `full` | not measured yet | not measured yet |")
+    trained = results.training_seconds_by_notebook("cpu")
+    estimated = []
+    for name, kinds in measured["cpu"].items():
+        if name in measured["full"] or name in VARIANT_OUTPUTS:
+            continue
+        minutes = estimates.estimate_minutes(name, kinds, training_seconds=trained.get(name))
+        if minutes is not None:
+            estimated.append(f"{name} {_estimate_text(minutes)}")
+    if estimated:
+        lines += ["", "Estimated `full` time on one GPU, until a measured one replaces it (`quanos_lib.estimates`: the "
+                  "cpu time scaled by the profiles' ratio of multiply-accumulates, divided by an assumed GPU speed-up "
+                  "of 500x for the convolutional networks and 20x for the MNIST MLPs; upper bounds where early "
+                  "stopping ends before the epoch cap): " + "; ".join(estimated) + "."]
     return "\n".join(lines)
+
+
+def _estimate_text(minutes):
+    return "< 1 min" if minutes < 1 else f"~{minutes:.0f} min" if minutes < 90 else f"~{minutes / 60:.0f} h"
 
 
 def _replace_between(text, start, end, content):

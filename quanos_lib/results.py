@@ -163,6 +163,20 @@ def load(exp_id, profile):
     return merged
 
 
+def training_seconds_by_notebook(profile):
+    """``{notebook: seconds}``: the training time of every model the notebook's results name (each checkpoint once),
+    from the results of ``profile``; a notebook's models may have been trained before it ran (the checkpoint cache)."""
+    seconds = {}
+    for path in sorted(results_dir(profile).glob("[A-Z]*.json")):
+        entry = json.loads(path.read_text())
+        if entry.get("id") not in PAPER:
+            continue
+        notebook = PAPER[entry["id"]]["notebook"]
+        for model in entry.get("setup", {}).get("models", {}).values():
+            seconds.setdefault(notebook, {})[model["checkpoint"]] = model["training_seconds"]
+    return {notebook: sum(per_checkpoint.values()) for notebook, per_checkpoint in seconds.items()}
+
+
 def _fmt(value, percent):
     if value is None:
         return "—"
