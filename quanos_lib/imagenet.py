@@ -28,7 +28,7 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms import functional as TF
 
-from . import attacks, data, evaluation
+from . import attacks, data, evaluation, models
 from .paper import FGSM_EPS_IMAGENET
 
 PANDA_URL = "https://upload.wikimedia.org/wikipedia/commons/f/fe/Giant_Panda_in_Beijing_Zoo_1.JPG"
@@ -101,19 +101,7 @@ def googlenet(pretrained=True):
     else:
         network = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
     preset = WEIGHTS.transforms()
-    return nn.Sequential(Normalize(preset.mean, preset.std), network).eval()
-
-
-class Normalize(nn.Module):
-    """``(x - mean) / std`` per channel, inside the model so that attacks perturb pixels in [0, 1]."""
-
-    def __init__(self, mean, std):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
-
-    def forward(self, x):
-        return (x - self.mean) / self.std
+    return nn.Sequential(models.Normalize(preset.mean, preset.std), network).eval()
 
 
 def figure1(model, image, label, eps=PAPER_EPS_PIXELS):

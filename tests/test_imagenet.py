@@ -6,7 +6,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from quanos_lib import data, imagenet, paper, plotting
+from quanos_lib import data, imagenet, models, paper, plotting
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def linear_model():
     """A linear ImageNet classifier behind the same normalization: a random GoogLeNet is nearly flat in its input,
     so the tests of what the attack does to the prediction use this one, whose gradient is large."""
     torch.manual_seed(0)
-    return torch.nn.Sequential(imagenet.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), torch.nn.Flatten(),
+    return torch.nn.Sequential(models.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), torch.nn.Flatten(),
                                torch.nn.Linear(3 * 224 * 224, 1000)).eval()
 
 
