@@ -142,6 +142,79 @@ class Ensemble(nn.Module):
         return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
 
 
+class MPDBM(nn.Module):
+    """The multi-prediction deep Boltzmann machine of F16 (Goodfellow, Mirza, Courville & Bengio, NIPS 2013): one
+    probabilistic model, trained by backpropagating through mean-field inference, that classifies by inference.
+
+    **The model** (the MNIST DBM of Salakhutdinov & Hinton, 2009): binary visible units ``v`` (784 pixels, their
+    intensities in [0, 1] read as probabilities), two binary hidden layers ``h1`` (``hidden[0]``, 500) and ``h2``
+    (``hidden[1]``, 1000), and a one-of-10 label ``y`` attached to ``h2``, with the energy
+    ``E = -v.W1.h1 - h1.W2.h2 - h2.U.y - b_v.v - b_1.h1 - b_2.h2 - b_y.y``.
+
+    **Mean-field inference** (:meth:`infer`): the observed variables are clamped, the others start at ``Q(v_i) = 1/2``,
+    ``Q(y) = 1/10`` and ``Q(h2) = 0``, then ``steps`` times, in this order,
+    ``Q(h1) = sigmoid(v W1 + Q(h2) W2^T + b_1)``, ``Q(h2) = sigmoid(Q(h1) W2 + Q(y) U^T + b_2)``, and for the unobserved
+    ones ``Q(v) = sigmoid(Q(h1) W1^T + b_v)``, ``Q(y) = softmax(Q(h2) U + b_y)``: each update is the exact fixed-point
+    equation of its layer given its neighbours, so the iteration settles at a fixed point of the mean-field equations.
+
+    **Classification** (``forward``): every pixel observed, the label not; the outputs are the label's logits after
+    ``steps`` updates (``log Q(y)`` up to a constant), so the loss, softmax and FGSM apply as to any classifier; FGSM
+    differentiates through the ``steps`` unrolled updates with autograd, as the MP-DBM's own training does.
+
+    **Multi-prediction training** (:meth:`training_loss`): per example, each pixel and the label are independently
+    *predicted* (hidden from the inference) with probability ``mask_rate`` (choice: 1/2), the rest observed; the loss is
+    the negative log-likelihood of the predicted variables under their mean-field marginals (pixels: cross-entropy
+    against their intensities; label: ``-log Q(y)``), summed over them and averaged over the batch, backpropagated
+    through the unrolled inference. Choices (the FGSM paper reports the MP-DBM's numbers, not its recipe): no
+    centering, no multi-inference trick, and the same ``steps`` in training and at test.
+    """
+
+    def __init__(self, visible=784, hidden=(500, 1000), classes=10, steps=10, mask_rate=0.5, init_scale=0.01):
+        super().__init__()
+        self.steps, self.mask_rate = steps, mask_rate
+        self.w1 = nn.Parameter(init_scale * torch.randn(visible, hidden[0]))
+        self.w2 = nn.Parameter(init_scale * torch.randn(hidden[0], hidden[1]))
+        self.u = nn.Parameter(init_scale * torch.randn(hidden[1], classes))
+        self.b_v, self.b_1 = nn.Parameter(torch.zeros(visible)), nn.Parameter(torch.zeros(hidden[0]))
+        self.b_2, self.b_y = nn.Parameter(torch.zeros(hidden[1])), nn.Parameter(torch.zeros(classes))
+
+    def infer(self, v, v_observed, y=None, y_observed=None, steps=None):
+        """Mean-field inference: ``v`` (N x visible, in [0, 1]) where ``v_observed`` (same shape, bool) and ``y``
+        (N, class indices) where ``y_observed`` (N, bool; None: the label is never observed). Returns the final
+        ``(Q(v), Q(h1), Q(h2), label logits)`` with the observed values clamped in ``Q(v)``."""
+        n = len(v)
+        q_v = torch.where(v_observed, v, torch.full_like(v, 0.5))
+        q_y = torch.full((n, self.u.shape[1]), 1 / self.u.shape[1], dtype=v.dtype, device=v.device)
+        if y is not None:
+            q_y = torch.where(y_observed[:, None], F.one_hot(y, self.u.shape[1]).to(v.dtype), q_y)
+        q_h2 = torch.zeros(n, self.w2.shape[1], dtype=v.dtype, device=v.device)
+        logits = None
+        for _ in range(self.steps if steps is None else steps):
+            q_h1 = torch.sigmoid(q_v @ self.w1 + q_h2 @ self.w2.T + self.b_1)
+            q_h2 = torch.sigmoid(q_h1 @ self.w2 + q_y @ self.u.T + self.b_2)
+            q_v = torch.where(v_observed, v, torch.sigmoid(q_h1 @ self.w1.T + self.b_v))
+            logits = q_h2 @ self.u + self.b_y
+            predicted_y = F.softmax(logits, dim=1)
+            q_y = predicted_y if y is None else torch.where(y_observed[:, None], q_y, predicted_y)
+        return q_v, q_h1, q_h2, logits
+
+    def forward(self, x):
+        v = x.flatten(1)
+        return self.infer(v, torch.ones_like(v, dtype=torch.bool))[3]
+
+    def training_loss(self, x, y, generator=None):
+        """The multi-prediction loss of a mini-batch (see the class doc), its masks drawn from ``generator`` (default:
+        torch's seeded global generator)."""
+        v = x.flatten(1)
+        drawn_on = generator.device if generator is not None else v.device
+        v_predicted = (torch.rand(v.shape, generator=generator, device=drawn_on) < self.mask_rate).to(v.device)
+        y_predicted = (torch.rand(len(v), generator=generator, device=drawn_on) < self.mask_rate).to(v.device)
+        q_v, _, _, logits = self.infer(v, ~v_predicted, y, ~y_predicted)
+        pixels = F.binary_cross_entropy(q_v.clamp(1e-6, 1 - 1e-6), v, reduction="none")
+        label = F.cross_entropy(logits, y, reduction="none")
+        return ((pixels * v_predicted).sum(1) + label * y_predicted).mean()
+
+
 @contextlib.contextmanager
 def eval_mode(model):
     """Put ``model`` in eval mode (batch-norm running statistics, no dropout) and restore, afterwards, the mode

@@ -124,7 +124,14 @@ def perturb(model, x, y, config):
 
 
 def _objective(model, x, y, config):
-    """The training loss of one mini-batch, and the clean outputs (for the running training error)."""
+    """The training loss of one mini-batch, and the clean outputs (for the running training error). A model with its
+    own ``training_loss(x, y)`` (the MP-DBM's multi-prediction objective) is trained on that instead."""
+    if hasattr(model, "training_loss"):
+        if config.adv_alpha is not None:
+            raise ValueError(f"{type(model).__name__} trains on its own objective: no adversarial objective for it")
+        with torch.no_grad():
+            outputs = model(x)
+        return model.training_loss(x, y), outputs
     x_perturbed = perturb(model, x, y, config) if config.adv_alpha is not None else None
     outputs = model(x)
     loss = models.loss(model, outputs, y)
