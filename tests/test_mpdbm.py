@@ -62,3 +62,20 @@ def test_fgsm_through_the_unrolled_inference_moves_every_pixel_by_exactly_eps():
     assert torch.allclose(moved.abs(), torch.tensor(0.25))
     assert torch.equal(torch.sign(moved), torch.sign(gradient[gradient != 0]))
     assert models.loss(model, model(x_adv), y) > models.loss(model, model(x), y)
+
+
+def test_the_training_loop_trains_an_mpdbm_on_its_own_objective():
+    from quanos_lib import data, training
+    g = torch.Generator().manual_seed(5)
+    split = data.Split(torch.rand(200, 1, 4, 4, generator=g).round(), torch.randint(0, 3, (200,), generator=g))
+    training.seed_everything(0)
+    model = models.MPDBM(visible=16, hidden=(12, 8), classes=3, steps=5, init_scale=0.1)
+    history = training.train(model, split, training.TrainConfig(epochs=5, batch_size=20, lr=0.05, momentum=0.5),
+                             progress=False)
+    assert history["loss"][-1] < history["loss"][0]  # the multi-prediction loss falls
+    try:
+        training.train(model, split, training.TrainConfig(epochs=1, adv_alpha=0.5), progress=False)
+    except ValueError as error:
+        assert "own objective" in str(error)
+    else:
+        raise AssertionError("an adversarial objective must be refused for the MP-DBM")
