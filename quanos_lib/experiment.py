@@ -86,7 +86,9 @@ class Run:
 
     def describe(self):
         return (f"**Profile `{self.name}`** — {self.profile.note} Seed {self.seed}."
-                f"{f' Variant: `{self.variant}`.' if self.variant else ''}\n\n{data_text(self.data.info)}\n\n"
+                f"{f' Variant: `{self.variant}`.' if self.variant else ''} The outputs below come from this profile; "
+                f"to run another, set `profile` in the parameters cell or run `./reproduce.sh --profile <name>`."
+                f"\n\n{data_text(self.data.info)}\n\n"
                 f"Scale of this notebook (`quanos_lib.profiles`):\n\n{scale_table(self.scale)}")
 
     def _suffix(self):

@@ -178,8 +178,8 @@ class UnknownProfileError(ValueError):
 def resolve(profile="auto"):
     """The concrete profile name for ``profile`` (``auto`` resolved as described above).
 
-    ``$QUANOS_PROFILE``, when set, wins over any value: committed notebooks carry papermill's injected
-    ``profile = "cpu"``, and the test suite must still run them at ``smoke``.
+    ``$QUANOS_PROFILE``, when set, wins over any value: the test suite runs every notebook at ``smoke``, and
+    ``reproduce.sh`` at the profile it was given.
     """
     if os.environ.get("QUANOS_PROFILE"):
         profile = os.environ["QUANOS_PROFILE"]

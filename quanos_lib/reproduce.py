@@ -17,8 +17,10 @@
   unexecuted and skipped by nbval (tagged ``not-run``), so the code is never lost: the next run on a connected
   machine restores them (:func:`restored`) and runs the notebook in full.
 - Executed notebooks are stripped of what changes on every run (execution timestamps, papermill's durations and
-  machine paths, the injected parameters cell's random id), so a rerun whose numbers did not change leaves
-  ``git diff`` empty.
+  machine paths), so a rerun whose numbers did not change leaves ``git diff`` empty; of widget state and widget
+  outputs (a saved progress bar is a stuck "0%" line in any static view); and of papermill's injected parameters
+  cell, so that the committed notebook, run top to bottom, does what its parameters cell says (``profile = "auto"``),
+  while its outputs name the profile that produced them (:meth:`quanos_lib.experiment.Run.describe`).
 - Each notebook's wall time goes to ``results/<profile>/_runtimes.json``, kept apart by kind: a run that trained
   models (it wrote new checkpoints) and a run that found every model cached.
 - Ends with the scorecard of the profile; for ``cpu``/``full`` it also refreshes the README's scorecard and
@@ -147,19 +149,34 @@ def _minutes(seconds):
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
 
 
-def clean_notebook(path):
+WIDGET_OUTPUT = "application/vnd.jupyter.widget-view+json"
+
+
+def clean_notebook(path, keep_parameters=None):
     """Strip the per-run noise from an executed notebook, in place: papermill's metadata (times, durations,
-    machine paths), Jupyter's execution timestamps, the injected parameters cell's fresh random id, and the
-    random ids pandas gives each styled table (``T_1a2b3``), which become the cell's id, and the memory addresses
-    in plain-text reprs (``<pandas...Styler at 0x7f...>``)."""
+    machine paths), Jupyter's execution timestamps, the random ids pandas gives each styled table (``T_1a2b3``),
+    which become the cell's id, and the memory addresses in plain-text reprs (``<pandas...Styler at 0x7f...>``);
+    widget state and widget outputs; and papermill's injected parameters cell (see the module doc), except for
+    ``keep_parameters`` (a variant's own, e.g. ``{"dataset": "cifar100"}``), which it keeps alone."""
     import nbformat
     notebook = nbformat.read(str(path), as_version=4)
     notebook.metadata.pop("papermill", None)
+    notebook.metadata.pop("widgets", None)
+    kept = []
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            if not keep_parameters:
+                continue
+            cell.id, cell.outputs, cell.execution_count = "injected-parameters", [], None
+            cell.source = "# Parameters of this variant\n" + "".join(f"{name} = {value!r}\n"
+                                                                  for name, value in keep_parameters.items())
+        kept.append(cell)
+    notebook.cells = kept
     for cell in notebook.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.id = "injected-parameters"
+        if cell.cell_type == "code":
+            cell.outputs = [output for output in cell.outputs if WIDGET_OUTPUT not in output.get("data", {})]
         for k, output in enumerate(cell.get("outputs", [])):
             if "text/plain" in output.get("data", {}):
                 output["data"]["text/plain"] = re.sub(r" at 0x[0-9a-f]+>", ">", output["data"]["text/plain"])
@@ -297,7 +314,7 @@ def run(profile, only=None, out=None):
         except Exception as error:  # no kernel, unreadable notebook, ...: one line, not a traceback
             print(f"FAILED {notebook.name}: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
-        clean_notebook(executed)
+        clean_notebook(executed, keep_parameters=extra)
         if executed != target_dir / output:
             shutil.move(executed, target_dir / output)  # may cross file systems
         elapsed = time.perf_counter() - start

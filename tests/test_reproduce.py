@@ -64,7 +64,13 @@ def _executed_notebook(path, noise):
                                             execution_count=1)]
     table.metadata["papermill"] = {"start_time": f"t{noise}"}
     table.id = "table"
-    notebook.cells = [injected, table]
+    bar = nbformat.v4.new_code_cell("train()")
+    bar.outputs = [nbformat.v4.new_output("display_data", {reproduce.WIDGET_OUTPUT: {"model_id": f"w{noise}"},
+                                                           "text/plain": "training: 0%| | 0/10"}),
+                   nbformat.v4.new_output("stream", name="stdout", text="trained in 12.0 min")]
+    bar.id = "bar"
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {f"w{noise}": {}}}}
+    notebook.cells = [injected, table, bar]
     nbformat.write(notebook, str(path))
 
 
@@ -78,7 +84,13 @@ def test_clean_notebook_strips_per_run_noise_so_reruns_are_byte_identical(tmp_pa
     assert first.read_bytes() == second.read_bytes()
     text = first.read_text()
     assert "/machine/" not in text and "papermill" not in text and "iopub" not in text
-    assert '"id": "injected-parameters"' in text and 'id=\\"T_table_0\\"' in text
+    assert "injected-parameters" not in text and 'profile = \\"cpu\\"' not in text  # the parameters cell rules
+    assert 'id=\\"T_table_0\\"' in text
+    assert "widget" not in text and "0/10" not in text and "trained in 12.0 min" in text  # no stuck progress bar
+    _executed_notebook(first, 1)
+    reproduce.clean_notebook(first, keep_parameters={"dataset": "cifar100"})  # a variant keeps its own parameters
+    text = first.read_text()
+    assert "dataset = 'cifar100'" in text and 'profile = \\"cpu\\"' not in text
     assert "<pandas.io.formats.style.Styler>" in text and " at 0x" not in text
 
 
@@ -89,3 +101,16 @@ def test_runtimes_keep_training_and_cached_runs_apart_and_make_the_readme_table(
     table = reproduce.runtimes_markdown()
     assert "| 01_x | `cpu` | 10.0 min (2 CPUs, 3 models trained) | 0.6 min (2 CPUs) |" in table
     assert "| all | `full` | not measured yet | not measured yet |" in table
+
+
+def test_committed_notebooks_carry_no_widgets_and_no_injected_parameters():
+    """A saved progress bar shows as a stuck "0%" line in any static view, and an injected `profile = "cpu"` under
+    `profile = "auto"` would make Run All ignore the parameters cell: the runner strips both (clean_notebook)."""
+    import nbformat
+    for path in sorted(reproduce.NOTEBOOKS.glob("*.ipynb")):
+        notebook = nbformat.read(str(path), as_version=4)
+        assert "widgets" not in notebook.metadata, path.name
+        for cell in notebook.cells:
+            injected = "injected-parameters" in cell.metadata.get("tags", [])
+            assert not (injected and "profile" in cell.source), path.name  # only a variant's own parameters stay
+            assert not any(reproduce.WIDGET_OUTPUT in output.get("data", {}) for output in cell.get("outputs", [])), path.name
