@@ -19,7 +19,9 @@ The paper: GoogLeNet says "panda" at 57.7% confidence; ``x + 0.007 * sign(grad_x
 Where the weights or the image cannot be downloaded (offline, no local copy), :func:`load_panda` and
 :func:`googlenet` raise :class:`quanos_lib.data.DataUnavailableError` with one sentence, never a network traceback.
 """
+import contextlib
 import hashlib
+import io
 import pathlib
 
 import torch
@@ -91,8 +93,9 @@ def googlenet(pretrained=True):
     """GoogLeNet taking images in [0, 1]: the weights' normalization, then torchvision's GoogLeNet. ``pretrained``:
     its ImageNet weights (downloaded on first use); else randomly initialized (for tests)."""
     if pretrained:
-        try:
-            network = torchvision.models.googlenet(weights=WEIGHTS)
+        try:  # torch.hub announces the download on stdout with a machine path: kept out of the notebook
+            with contextlib.redirect_stdout(io.StringIO()):
+                network = torchvision.models.googlenet(weights=WEIGHTS, progress=False)
         except (RuntimeError, OSError) as error:
             raise data.DataUnavailableError(
                 f"GoogLeNet's ImageNet weights are not in torch's cache and could not be downloaded "

@@ -108,14 +108,13 @@ def restored(notebook):
 def not_run_notebook(source, dataset, destination, *, keep_cells=False):
     """Write the introduction and parameters of ``source``, one cell that tries to load ``dataset`` (its
     executed output is the data layer's own message), and one saying that the notebook was not run on it
-    because the dataset is unavailable: no result, no invented number. ``keep_cells``: the rest of ``source``
-    follows, unexecuted and tagged ``not-run`` and ``nbval-skip`` (the source notebook itself is being written)."""
+    because the dataset is unavailable: no result, no invented number. ``keep_cells``: it says that the notebook's
+    own cells follow (:func:`append_unexecuted` adds them after this notebook has run)."""
     import nbformat
 
     from . import data
     notebook = restored(nbformat.read(str(source), as_version=4))
     keep = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
-    rest = notebook.cells[keep + 1:]
     notebook.cells = [cell for cell in notebook.cells[:keep + 1]
                       if "injected-parameters" not in cell.metadata.get("tags", [])]
     name = data.NAMES.get(dataset, dataset)
@@ -136,13 +135,23 @@ def not_run_notebook(source, dataset, destination, *, keep_cells=False):
         f"and shows no result.{elsewhere} On a machine with internet, `./reproduce.sh --only {source.name[:2]}` "
         f"downloads it (torchvision) and runs this notebook in full"
         + (": its cells follow, not executed." if keep_cells else "."))))
-    if keep_cells:
-        for cell in rest:
-            cell.metadata["tags"] = [*cell.metadata.get("tags", []), NOT_RUN, "nbval-skip"]
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        notebook.cells.extend(rest)
     nbformat.write(notebook, str(destination))
+
+
+def append_unexecuted(executed, source):
+    """Append to the executed :func:`not_run_notebook` ``executed`` the cells of ``source`` after its parameters
+    cell, unexecuted and tagged ``not-run`` and ``nbval-skip`` (no machine without the data can run them), so that
+    the notebook's code is never lost; :func:`restored` makes them runnable again."""
+    import nbformat
+    rest = restored(nbformat.read(str(source), as_version=4)).cells
+    rest = rest[next(i for i, cell in enumerate(rest) if "parameters" in cell.metadata.get("tags", [])) + 1:]
+    for cell in rest:
+        cell.metadata["tags"] = [*cell.metadata.get("tags", []), NOT_RUN, "nbval-skip"]
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    notebook = nbformat.read(str(executed), as_version=4)
+    notebook.cells.extend(rest)
+    nbformat.write(notebook, str(executed))
 
 
 def _minutes(seconds):
@@ -290,7 +299,7 @@ def run(profile, only=None, out=None):
         name = pathlib.Path(output).stem
         print(f"[{i}/{len(planned)}] {name} ...", flush=True)
         start, cached_before = time.perf_counter(), _checkpoints()
-        executed = staging / output
+        executed, original = staging / output, notebook
         needs = {"dataset": DATASETS[notebook.stem]} if notebook.stem in DATASETS and not extra else extra
         missing = _missing_dataset(needs)
         stand_in = pathlib.Path(tempfile.mkdtemp(prefix="quanos-run-source-")) / output
@@ -315,6 +324,8 @@ def run(profile, only=None, out=None):
             print(f"FAILED {notebook.name}: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
         clean_notebook(executed, keep_parameters=extra)
+        if missing and not extra:
+            append_unexecuted(executed, original)
         if executed != target_dir / output:
             shutil.move(executed, target_dir / output)  # may cross file systems
         elapsed = time.perf_counter() - start

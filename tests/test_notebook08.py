@@ -22,6 +22,7 @@ def _has_kernel():
 def test_without_its_data_the_notebook_says_so_and_keeps_its_cells_for_the_next_run(tmp_path):
     written = tmp_path / "08.ipynb"
     reproduce.not_run_notebook(SOURCE, "imagenet-panda", written, keep_cells=True)
+    reproduce.append_unexecuted(written, SOURCE)
     notebook = nbformat.read(str(written), as_version=4)
     tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
     notices = [i for i, t in enumerate(tags) if reproduce.NOT_RUN_NOTICE in t]
