@@ -29,7 +29,7 @@ class Claim:
     value: float
     high: float = None   # upper end for "between"
     tol: float = 0.0     # for "approx"
-    percent: bool = True  # show as a percentage (else as a plain number, e.g. a ratio)
+    unit: str = "percent"  # how its values read (quanos_lib.results.format_value): percent, points (a gain), ratio
     note: str = ""
 
     def holds(self, ours):
@@ -56,7 +56,8 @@ class Claim:
         return True if inside else False if outside else None
 
     def text(self):
-        fmt = (lambda v: f"{100 * v:.4g}%") if self.percent else (lambda v: f"{v:.4g}")
+        from .results import format_value  # results reads this module
+        fmt = lambda v: format_value(v, self.unit)  # noqa: E731
         if self.kind == "approx":
             return f"{fmt(self.value)} (±{fmt(self.tol)})"
         if self.kind == "between":
@@ -153,17 +154,17 @@ PAPER = {
     # interval over seeds). The abstract gives each gain as a range or a bound; a claim holds where the whole
     # interval reaches the range's lower end.
     "Q4": _entry("QUANOS vs homogeneous 8-bit at iso-accuracy: robustness gain", NB07, "abstract",
-                 **{f"{metric}_vs_8bit": at_least(0.03, note="paper: +3–4%") for metric in _SCORED_GAINS}),
+                 **{f"{metric}_vs_8bit": at_least(0.03, unit="points", note="paper: +3–4%") for metric in _SCORED_GAINS}),
     "Q5": _entry("QUANOS compression and energy vs 8-bit (and vs 32-bit float)", NB07, "abstract",
-                 compression_vs_8bit=at_least(5.0, percent=False, note="the abstract's baseline is 8-bit; with "
+                 compression_vs_8bit=at_least(5.0, unit="ratio", note="the abstract's baseline is 8-bit; with "
                                               "the 2-bit floor at most compression_cap_vs_8bit"),
-                 energy_saving_vs_8bit=at_least(2.0, percent=False),
-                 compression_vs_32bit=at_least(5.0, percent=False, note="the same claim read against 32-bit float"),
-                 energy_saving_vs_32bit=at_least(2.0, percent=False)),
+                 energy_saving_vs_8bit=at_least(2.0, unit="ratio"),
+                 compression_vs_32bit=at_least(5.0, unit="ratio", note="the same claim read against 32-bit float"),
+                 energy_saving_vs_32bit=at_least(2.0, unit="ratio")),
     "Q6": _entry("QUANOS vs iso-compression baseline, strong white-box attacks", NB07, "abstract",
-                 **{f"{metric}_vs_iso": at_least(0.10, note="paper: > +10%") for metric in _SCORED_GAINS}),
+                 **{f"{metric}_vs_iso": at_least(0.10, unit="points", note="paper: > +10%") for metric in _SCORED_GAINS}),
     "Q7": _entry("QUANOS + PGD adversarial training vs PGD adversarial training alone", NB07, "abstract",
-                 **{f"{metric}_with_adv_training": at_least(0.05, note="paper: +5–16%") for metric in _SCORED_GAINS}),
+                 **{f"{metric}_with_adv_training": at_least(0.05, unit="points", note="paper: +5–16%") for metric in _SCORED_GAINS}),
 }
 
 

@@ -97,13 +97,13 @@ def comparison(tables, pairs, columns):
     for name, (ours, baseline) in pairs.items():
         clean = {label: sum(table.at[label, "clean"] for table in tables.values()) / len(tables)
                  for label in (ours, baseline)}
-        row = {"ours": ours, "baseline": baseline, "clean (ours)": f"{clean[ours]:.1%}",
-               "clean (baseline)": f"{clean[baseline]:.1%}",
+        row = {"ours": ours, "baseline": baseline, "clean (ours)": results.format_value(clean[ours]),
+               "clean (baseline)": results.format_value(clean[baseline]),
                "iso-accuracy": "yes" if abs(clean[ours] - clean[baseline]) <= ISO_ACCURACY else
                f"no ({100 * (clean[ours] - clean[baseline]):+.1f} points clean)"}
         for column, gain in gains(tables, ours, baseline, columns).items():
-            low, high = gain["interval"]
-            row[f"gain, {column}"] = f"{100 * gain['value']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+            low, high = (results.format_value(value, "points") for value in gain["interval"])
+            row[f"gain, {column}"] = f"{results.format_value(gain['value'], 'points')} [{low}, {high}]"
         rows[name] = row
     return pd.DataFrame(rows).T
 

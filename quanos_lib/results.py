@@ -177,10 +177,27 @@ def training_seconds_by_notebook(profile):
     return {notebook: sum(per_checkpoint.values()) for notebook, per_checkpoint in seconds.items()}
 
 
-def _fmt(value, percent):
+def format_value(value, unit="percent"):
+    """A measured or claimed value as the companion writes it everywhere (scorecard, notebooks): a fraction as a
+    percentage with two decimals (``1.77%``), a gain in percentage points with a sign (``+0.8 pts``), a ratio with
+    ``×`` (``1.65×``); None as ``—``."""
     if value is None:
         return "—"
-    return f"{100 * value:.4g}%" if percent else f"{value:.4g}"
+    if unit == "percent":
+        return f"{100 * value:.2f}%"
+    if unit == "points":
+        return f"{100 * value:+.1f} pts"
+    if unit == "ratio":
+        return f"{value:.2f}×"
+    raise ValueError(f"unknown unit {unit!r}: percent, points or ratio")
+
+
+def data_status(result):
+    """Which data a result stands on: ``official`` (files matching the official checksums), ``unverified copy``
+    (e.g. the JPEG-derived CIFAR-10 stand-in) or ``—`` (no result)."""
+    if not result:
+        return "—"
+    return "official" if result.get("data", {}).get("verified") else "unverified copy"
 
 
 def scorecard(profile, ids=None):
@@ -188,7 +205,8 @@ def scorecard(profile, ids=None):
     rows = []
     for exp_id in ids or PAPER:
         entry, result = PAPER[exp_id], load(exp_id, profile)
-        base = {"id": exp_id, "experiment": entry["title"], "notebook": entry["notebook"], "profile": profile}
+        base = {"id": exp_id, "experiment": entry["title"], "notebook": entry["notebook"], "profile": profile,
+                "data": data_status(result)}
         if not entry["claims"]:
             rows.append(dict(base, metric="—", paper="(figure / trend)", ours="—",
                              status=STATUS_QUALITATIVE if result else STATUS_NOT_RUN))
@@ -196,7 +214,7 @@ def scorecard(profile, ids=None):
         for metric, claim in entry["claims"].items():
             measured = (result or {}).get("metrics", {}).get(metric, {})
             ours, interval = measured.get("value"), measured.get("interval")
-            ours_text = _fmt(ours, claim.percent)
+            ours_text = format_value(ours, claim.unit)
             if result is None:
                 status = STATUS_NOT_RUN
             elif ours is None:
@@ -204,7 +222,7 @@ def scorecard(profile, ids=None):
             elif interval:
                 holds = claim.holds_on(*interval)
                 status = {True: STATUS_REPRODUCED, False: STATUS_DIFFERS, None: STATUS_INCONCLUSIVE}[holds]
-                ours_text += (f" [{_fmt(interval[0], claim.percent)}, {_fmt(interval[1], claim.percent)}], "
+                ours_text += (f" [{format_value(interval[0], claim.unit)}, {format_value(interval[1], claim.unit)}], "
                               f"{measured['seeds']} seeds")
             else:
                 status = STATUS_REPRODUCED if claim.holds(ours) else STATUS_DIFFERS
@@ -215,9 +233,23 @@ def scorecard(profile, ids=None):
 
 def scorecard_markdown(profile, ids=None):
     """The scorecard as a Markdown table (for the README, the notebooks and ``reproduce.sh``)."""
-    lines = [f"| id | experiment | metric | paper | ours ({profile}) | status | notebook |",
-             "|---|---|---|---|---|---|---|"]
-    for row in scorecard(profile, ids):
+    rows = scorecard(profile, ids)
+    lines = [f"| id | experiment | metric | paper | ours ({profile}) | status | data | notebook |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
         lines.append(f"| {row['id']} | {row['experiment']} | {row['metric']} | {row['paper']} | {row['ours']} "
-                     f"| {row['status']} | {row['notebook']} |")
+                     f"| {row['status']} | {row['data']} | {row['notebook']} |")
+    if ids is None:  # the whole scorecard: a summary line first
+        lines.insert(0, status_summary(rows) + "\n")
     return "\n".join(lines)
+
+
+def status_summary(rows):
+    """One line counting the scorecard's rows per status, e.g. ``**cpu**: 30 reproduced · 12 differs · ...``."""
+    counts = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    order = [STATUS_REPRODUCED, STATUS_DIFFERS, STATUS_INCONCLUSIVE, STATUS_QUALITATIVE, STATUS_NOT_MEASURED,
+             STATUS_NOT_RUN]
+    profile = rows[0]["profile"] if rows else "?"
+    return f"**{profile}**, {len(rows)} rows: " + " · ".join(f"{counts[s]} {s}" for s in order if s in counts)

@@ -64,7 +64,7 @@ def test_comparison_says_when_two_models_are_not_at_iso_accuracy():
     for table in tables.values():
         table.at["base", "clean"] = 0.83
     row = protocol.comparison(tables, {"c": ("ours", "base")}, ["PGD area"]).loc["c"]
-    assert row["iso-accuracy"] == "no (-3.0 points clean)" and row["gain, PGD area"] == "+3.0 [-2.0, +8.0]"
+    assert row["iso-accuracy"] == "no (-3.0 points clean)" and row["gain, PGD area"] == "+3.0 pts [-2.0 pts, +8.0 pts]"
 
 
 def test_masking_checks_extend_the_curves_to_the_largest_eps():

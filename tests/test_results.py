@@ -12,7 +12,7 @@ def test_record_round_trips_with_the_papers_value_beside_ours():
     assert path == results.results_dir("cpu") / "F1.json"
     loaded = results.load("F1", "cpu")
     assert loaded == json.loads(path.read_text())
-    assert loaded["metrics"]["adv_error"] == {"value": 0.9996, "paper": 0.999, "claim": "99.9% (±5%)"}
+    assert loaded["metrics"]["adv_error"] == {"value": 0.9996, "paper": 0.999, "claim": "99.90% (±5.00%)"}
     assert loaded["metrics"]["extra"] == {"value": None, "paper": None}
     assert (loaded["id"], loaded["profile"], loaded["seed"], loaded["seconds"]) == ("F1", "cpu", 3, 1.23)
     assert set(loaded) >= {"setup", "data", "code_version"}
@@ -27,12 +27,34 @@ def test_unknown_id_is_refused():
 def test_scorecard_statuses():
     results.record("F4", "cpu", {"clean_error": 0.018, "adv_error": 0.80}, setup={}, data={}, seed=0, seconds=0)
     rows = {r["metric"]: r for r in results.scorecard("cpu", ["F4"])}
-    assert rows["clean_error"]["status"] == "reproduced" and rows["clean_error"]["ours"] == "1.8%"
+    assert rows["clean_error"]["status"] == "reproduced" and rows["clean_error"]["ours"] == "1.80%"
     assert rows["adv_error"]["status"] == "differs"
     assert {r["status"] for r in results.scorecard("cpu", ["F2"])} == {"not run yet"}
     results.record("F5", "cpu", {"logistic_l1_0.0025_adv_error": 0.5}, setup={}, data={}, seed=0, seconds=0)
     assert results.scorecard("cpu", ["F5"])[0]["status"] == "not measured here"
     assert "| F4 |" in results.scorecard_markdown("cpu", ["F4"])
+    assert rows["clean_error"]["data"] == "unverified copy"  # its data info does not say verified
+    results.record("F4", "cpu", {"clean_error": 0.018}, setup={}, data={"verified": True}, seed=0, seconds=0)
+    assert results.scorecard("cpu", ["F4"])[0]["data"] == "official"
+    assert results.scorecard("cpu", ["F2"])[0]["data"] == "—"
+
+
+def test_one_number_format_everywhere():
+    assert results.format_value(0.0177) == "1.77%" and results.format_value(0.91388) == "91.39%"
+    assert results.format_value(0.004, "points") == "+0.4 pts" and results.format_value(-0.046, "points") == "-4.6 pts"
+    assert results.format_value(1.6543, "ratio") == "1.65×" and results.format_value(None) == "—"
+    assert paper.PAPER["Q5"]["claims"]["compression_vs_8bit"].text() == "≥ 5.00×"
+    assert paper.PAPER["Q4"]["claims"]["pgd_area_gain_vs_8bit"].text() == "≥ +3.0 pts"
+    with pytest.raises(ValueError):
+        results.format_value(1.0, "furlongs")
+
+
+def test_the_whole_scorecard_opens_with_a_count_per_status():
+    results.record("F4", "cpu", {"clean_error": 0.018, "adv_error": 0.80}, setup={}, data={}, seed=0, seconds=0)
+    first = results.scorecard_markdown("cpu").splitlines()[0]
+    rows = results.scorecard("cpu")
+    assert first.startswith(f"**cpu**, {len(rows)} rows: ") and "1 reproduced" in first and "1 differs" in first
+    assert f"{sum(r['status'] == 'not run yet' for r in rows)} not run yet" in first
 
 
 def test_smoke_outputs_never_land_in_the_project(monkeypatch):
