@@ -6,6 +6,7 @@ varying metadata are left out of both files, so regenerating a figure from the s
 change it in git.
 """
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import seaborn as sns
 
@@ -30,6 +31,18 @@ def save_figure(fig, name, profile):
     fig.savefig(png, metadata=PNG_METADATA)
     fig.savefig(folder / f"{name}.pdf", metadata=PDF_METADATA)
     return png
+
+
+def plain_log_axis(axis):
+    """A log axis labelled with plain numbers (``1, 2, 5, 10, 20, 50``), never ``6x10^1``."""
+    axis.set_major_locator(mticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(mticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(mticker.NullFormatter())
+
+
+def integer_axis(axis):
+    """Ticks at whole numbers only (epochs, bits, layers)."""
+    axis.set_major_locator(mticker.MaxNLocator(integer=True))
 
 
 def error_and_confidence_vs_eps(curves, *, title=""):
@@ -180,6 +193,8 @@ def grouped_bars(table, *, ylabel, title="", percent=True, logy=False, legend_ou
     for container in ax.containers:
         ax.bar_label(container, fmt="%.1f" if percent else "%.3g", fontsize=7, padding=1)
     ax.set(xlabel="", ylabel=ylabel, title=title, yscale="log" if logy else "linear")
+    if logy:
+        plain_log_axis(ax.yaxis)
     ax.legend(title=None)
     ax.tick_params(axis="x", labelrotation=15)
     if legend_outside:
@@ -200,7 +215,9 @@ def learning_curves(histories, *, title=""):
             ax.plot(best + 1, 100 * history["val_error"][best], "o", color=color)
         ax.plot(epochs, np.multiply(history["train_error"], 100), "--", color=color, label=f"{label}: training (dropout on)")
     ax.set(xlabel="epoch", ylabel="error (%)", yscale="log", title=title)
-    ax.legend(fontsize=8)
+    plain_log_axis(ax.yaxis)
+    integer_axis(ax.xaxis)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside the curves
     fig.tight_layout()
     return fig
 
@@ -216,6 +233,10 @@ def per_layer_lines(series, *, ylabel, title="", logy=False):
     for (label, values), color in zip(series.items(), palette):
         ax.plot([_short(k) for k in values], list(values.values()), marker="o", color=color, label=label)
     ax.set(ylabel=ylabel, title=title, yscale="log" if logy else "linear")
+    if logy:
+        plain_log_axis(ax.yaxis)
+    if all(isinstance(value, int) for values in series.values() for value in values.values()):
+        integer_axis(ax.yaxis)  # bits
     ax.tick_params(axis="x", labelrotation=60)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -231,6 +252,7 @@ def ans_and_bits(ans, bits, *, title=""):
     sns.barplot(x=names, y=[bits[k] for k in ans], ax=right, color=sns.color_palette()[1])
     right.bar_label(right.containers[0], fontsize=7)
     right.set(ylabel="bits", title="QUANOS bit width k = 16 - round(16 ANS)", ylim=(0, 17))
+    integer_axis(right.yaxis)
     for ax in (left, right):
         ax.tick_params(axis="x", labelrotation=60)
     fig.suptitle(title)
@@ -250,6 +272,7 @@ def removal_curves(curves, *, title=""):
             ax.plot(curve["removed"], np.multiply(curve[key], 100), style, marker="o", color=color, label=label)
     axes[0].set(xlabel="layers removed", ylabel="accuracy (%)", title="clean")
     axes[1].set(xlabel="layers removed", ylabel="accuracy (%)", title="under FGSM")
+    integer_axis(axes[0].xaxis)
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

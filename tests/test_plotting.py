@@ -32,3 +32,15 @@ def test_robustness_front_draws_the_homogeneous_line_and_the_hybrid_points():
     assert list(line.get_xdata()) == [10.0, 20.0, 40.0] and list(line.get_ydata()) == [20.0, 30.0, 35.0]
     assert [text.get_text() for text in energy_panel.texts][-1] == "QUANOS eps 8/255"
     assert size_panel.get_xscale() == "log"
+
+
+def test_learning_curves_read_plainly_log_errors_and_whole_epochs():
+    history = {"loss": [1, 1, 1, 1, 1, 1, 1, 1], "train_error": [0.6, 0.3, 0.2, 0.12, 0.08, 0.07, 0.065, 0.06],
+               "val_error": [0.5, 0.3, 0.2, 0.15, 0.1, 0.09, 0.095, 0.097], "best_epoch": 5}
+    fig = plotting.learning_curves({"model": history})
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels(minor=True) + ax.get_yticklabels()]
+    assert labels and not any("10^" in text or "times" in text for text in labels)  # no 6x10^1
+    assert all(float(t).is_integer() for t in ax.get_xticks())  # no epoch 2.5
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_position().x1 * fig.bbox.width - 1  # outside the curves
