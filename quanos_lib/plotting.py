@@ -295,7 +295,7 @@ def accuracy_vs_eps(curves, *, chance=None, title=""):
     ax.set_xscale("symlog", linthresh=1)  # 0 and the small eps stay visible beside the large ones
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.set(xlabel="eps (x 1/255)", ylabel="accuracy (%)", xlim=(0, 1.1 * ticks[-1]), title=title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside the curves
     fig.tight_layout()
     return fig
 
@@ -321,6 +321,7 @@ def robustness_front(table, *, robustness, family, costs=("size (kbit)", "energy
                 ax.annotate(str(label), (row[cost], 100 * row[robustness]), textcoords="offset points", xytext=(4, 4),
                             fontsize=7)
         ax.set_xscale("log")
+        plain_log_axis(ax.xaxis)
         ax.set(xlabel=f"{cost} (log scale)", ylabel=f"{robustness} (%)")
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title)
