@@ -154,9 +154,18 @@ def verify_files(expected):
     return verified, fingerprint
 
 
-def _unavailable(name, error):
+def download_failure(error):
+    """Why a download failed, in a few words a reader can act on: "no network connection" for a failed name lookup
+    or connection (urllib's ``<urlopen error [Errno -2] ...>``), else the error's last line."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     cause = lines[-1] if lines else type(error).__name__  # the last line is the most specific (the mirror's error)
+    if "urlopen error" in cause or "Name or service not known" in cause or "Connection refused" in cause:
+        return "no network connection"
+    return cause
+
+
+def _unavailable(name, error):
+    cause = download_failure(error)
     return DataUnavailableError(
         f"{name} is not in the data folder (QUANOS_DATA, else ~/.cache/quanos/data) and could not be downloaded "
         f"({cause}). Connect to the internet and run again (torchvision downloads it into that folder), "

@@ -65,7 +65,7 @@ def panda_photo(root=None):
         except (RuntimeError, OSError) as error:
             raise data.DataUnavailableError(
                 f"The panda photograph of Figure 1 is not in the data folder ({folder}) and could not be downloaded "
-                f"({str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__}). Connect "
+                f"({data.download_failure(error)}). Connect "
                 f"to the internet and run again, or put {PANDA_URL} there as {PANDA_FILE}.") from None
     return path
 
@@ -99,7 +99,7 @@ def googlenet(pretrained=True):
         except (RuntimeError, OSError) as error:
             raise data.DataUnavailableError(
                 f"GoogLeNet's ImageNet weights are not in torch's cache and could not be downloaded "
-                f"({str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__}). Connect "
+                f"({data.download_failure(error)}). Connect "
                 f"to the internet and run again (torchvision downloads {WEIGHTS.url}).") from None
     else:
         network = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
