@@ -11,6 +11,7 @@ import numpy as np
 import seaborn as sns
 
 from . import evaluation, results
+from .profiles import eps_text
 
 PNG_METADATA = {"Software": None}
 PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None}
@@ -206,11 +207,14 @@ def grouped_bars(table, *, ylabel, title="", percent=True, logy=False, legend_ou
 def learning_curves(histories, *, title=""):
     """Validation error (solid) and running training error (dashed) per epoch of the early-stopped phase,
     one color per model; the kept (best) epoch is marked."""
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = plt.subplots(figsize=(10, 4))
     for (label, history), color in zip(histories.items(), sns.color_palette()):
         epochs = np.arange(1, len(history["loss"]) + 1)
         if history["val_error"]:
-            ax.plot(epochs, np.multiply(history["val_error"], 100), color=color, label=f"{label}: validation")
+            config = history.get("config", {})
+            under = (f" under {config.get('val_adv_kind', 'fgsm').upper()} at {eps_text(config['val_adv_eps'])}"
+                     if config.get("val_adv_eps") else "")
+            ax.plot(epochs, np.multiply(history["val_error"], 100), color=color, label=f"{label}: validation{under}")
             best = history["best_epoch"]
             ax.plot(best + 1, 100 * history["val_error"][best], "o", color=color)
         ax.plot(epochs, np.multiply(history["train_error"], 100), "--", color=color, label=f"{label}: training (dropout on)")
@@ -280,22 +284,40 @@ def removal_curves(curves, *, title=""):
 
 
 def accuracy_vs_eps(curves, *, chance=None, title=""):
-    """Accuracy against eps (in 1/255 pixel steps), one line per ``{label: {eps: accuracy}}``; labels
-    starting with the same model name share a color, and "PGD" curves are solid, the others dashed."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    models_in_order = list(dict.fromkeys(label.split(",")[0] for label in curves))
-    colors = dict(zip(models_in_order, sns.color_palette()))
+    """Accuracy against eps (in 1/255 pixel steps) as small multiples: one panel per model, from
+    ``{"<model>, <attack>": {eps: accuracy}}``; in each, white-box PGD solid, transfer dashed, FGSM dotted, and the
+    chance line. Panels share their axes, so models compare across them."""
+    by_model = {}
     for label, curve in curves.items():
-        eps = sorted(curve)
-        ax.plot(np.multiply(eps, 255), [100 * curve[e] for e in eps], "-" if "PGD" in label else "--", marker="o",
-                color=colors[label.split(",")[0]], label=label)
-    if chance is not None:
-        ax.axhline(100 * chance, color="gray", linewidth=0.8, linestyle=":", label="chance")
+        model, _, attack = label.partition(", ")
+        by_model.setdefault(model, {})[attack] = curve
+    columns = min(3, len(by_model))
+    rows = -(-len(by_model) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), sharex=True, sharey=True,
+                             squeeze=False)
     ticks = sorted({255 * eps for curve in curves.values() for eps in curve})
-    ax.set_xscale("symlog", linthresh=1)  # 0 and the small eps stay visible beside the large ones
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.set(xlabel="eps (x 1/255)", ylabel="accuracy (%)", xlim=(0, 1.1 * ticks[-1]), title=title)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside the curves
+    palette = dict(zip(["PGD", "transfer", "FGSM"], sns.color_palette()))
+    for ax, (model, attacks_of_model) in zip(axes.flat, by_model.items()):
+        for attack, curve in attacks_of_model.items():
+            kind = "transfer" if attack.startswith("transfer") else "PGD" if "PGD" in attack else "FGSM"
+            eps = sorted(curve)
+            ax.plot(np.multiply(eps, 255), [100 * curve[e] for e in eps], {"PGD": "-", "transfer": "--", "FGSM": ":"}[kind],
+                    marker="o", markersize=4, color=palette[kind], label=attack)
+        if chance is not None:
+            ax.axhline(100 * chance, color="gray", linewidth=0.8, linestyle=":", label="chance")
+        ax.set_xscale("symlog", linthresh=1)  # 0 and the small eps stay visible beside the large ones
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set(xlim=(0, 1.1 * ticks[-1]), ylim=(0, 100), title=model)
+        ax.title.set_fontsize(10)
+        ax.xaxis.set_tick_params(labelbottom=True)  # on every panel, also above an empty one
+        ax.legend(fontsize=7, loc="upper right")
+    for ax in axes.flat[len(by_model):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("eps (x 1/255)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy (%)")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
