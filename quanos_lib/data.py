@@ -133,12 +133,10 @@ def random_crop_flip(x, padding=0, flip=False, generator=None):
     return x
 
 
-def _md5(path):
-    digest = hashlib.md5()
+def file_digest(path, algorithm="md5"):
+    """The hex digest of a file's bytes (hashlib's own streaming ``file_digest``)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def verify_files(expected):
@@ -147,7 +145,7 @@ def verify_files(expected):
     ``fingerprint`` is a short hash of the files' own md5s, so a result on an unverified copy still
     names exactly which files it came from.
     """
-    found = {pathlib.Path(p).name: _md5(p) for p in expected if pathlib.Path(p).exists()}
+    found = {pathlib.Path(p).name: file_digest(p) for p in expected if pathlib.Path(p).exists()}
     verified = len(found) == len(expected) and all(found[pathlib.Path(p).name] == md5
                                                    for p, md5 in expected.items())
     fingerprint = hashlib.sha256("".join(f"{k}:{v};" for k, v in sorted(found.items())).encode()).hexdigest()[:16]

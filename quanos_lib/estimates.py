@@ -63,7 +63,7 @@ def _vgg(scale):
 
 def work(notebook, profile):
     """``(family, training MACs, evaluation MACs)`` of ``notebook`` at ``profile``; None if it has no estimate."""
-    p = profiles.get(profile)
+    p = profiles.SCALES[profile]  # not profiles.get: $QUANOS_PROFILE (set while reproduce.sh runs) would override it
     if notebook.startswith("01"):
         return "mlp", 1, 1  # the same models and data at every profile but smoke
     if notebook.startswith("02"):

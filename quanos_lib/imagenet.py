@@ -20,7 +20,6 @@ Where the weights or the image cannot be downloaded (offline, no local copy), :f
 :func:`googlenet` raise :class:`quanos_lib.data.DataUnavailableError` with one sentence, never a network traceback.
 """
 import contextlib
-import hashlib
 import io
 import pathlib
 
@@ -47,14 +46,6 @@ def class_names():
     return list(WEIGHTS.meta["categories"])
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def panda_photo(root=None):
     """The path of the panda photograph in ``<data root>/imagenet-panda``, downloaded on first use."""
     folder = pathlib.Path(root or data.data_root()) / "imagenet-panda"
@@ -74,7 +65,7 @@ def load_panda(root=None):
     """The panda as a one-image :class:`quanos_lib.data.Dataset` (its test split; label "giant panda"), 224 x 224,
     uint8, prepared by the weights' transforms without their normalization (the model holds it)."""
     path = panda_photo(root)
-    digest = _sha256(path)
+    digest = data.file_digest(path, "sha256")
     with Image.open(path) as photo:  # Pillow: torchvision's own image decoding is deprecated
         image = TF.pil_to_tensor(photo.convert("RGB"))
     size = WEIGHTS.transforms()

@@ -119,7 +119,7 @@ def not_run_notebook(source, dataset, destination, *, keep_cells=False):
                       if "injected-parameters" not in cell.metadata.get("tags", [])]
     name = data.NAMES.get(dataset, dataset)
     notice = {"tags": [NOT_RUN_NOTICE]}
-    notebook.cells.append(nbformat.v4.new_code_cell(metadata=notice, source=
+    notebook.cells.append(nbformat.v4.new_code_cell(id="not-run-check", metadata=notice, source=
         "from IPython.display import Markdown, display\n\n"
         "from quanos_lib import data, profiles\n\n"
         "run = profiles.get(profile)\n"
@@ -129,7 +129,7 @@ def not_run_notebook(source, dataset, destination, *, keep_cells=False):
         "    display(Markdown(f\"**Profile `{run.name}`, dataset `{dataset}`: not available.** {error}\"))"))
     elsewhere = ("" if keep_cells else
                  f" every number of notebook {source.name[:2]} is in `{source.name}`.")
-    notebook.cells.append(nbformat.v4.new_markdown_cell(metadata=notice, source=(
+    notebook.cells.append(nbformat.v4.new_markdown_cell(id="not-run-text", metadata=notice, source=(
         f"## Not run on {name}\n\n**{name} is not available on the machine that produced this notebook** "
         f"(no local copy under `$QUANOS_DATA` and no internet to download it), so this notebook was not run on it "
         f"and shows no result.{elsewhere} On a machine with internet, `./reproduce.sh --only {source.name[:2]}` "

@@ -36,7 +36,7 @@ def test_pixel_order_is_channels_first_as_in_the_official_rows(tmp_path, monkeyp
 def test_cifar_copy_matching_the_checksums_loads_verified_without_warning(tmp_path, monkeypatch, recwarn):
     folder = write_cifar(tmp_path, torchvision.datasets.CIFAR10)
     cls = torchvision.datasets.CIFAR10
-    md5 = {p.name: data._md5(p) for p in folder.iterdir()}  # pretend these tiny files are the official ones
+    md5 = {p.name: data.file_digest(p) for p in folder.iterdir()}  # pretend these tiny files are the official ones
     monkeypatch.setattr(cls, "train_list", [[n, md5[n]] for n, _ in cls.train_list])
     monkeypatch.setattr(cls, "test_list", [[n, md5[n]] for n, _ in cls.test_list])
     monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5[cls.meta["filename"]]})

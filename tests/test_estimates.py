@@ -39,3 +39,10 @@ def test_the_readme_table_shows_the_full_estimates(tmp_path, monkeypatch):
     table = reproduce.runtimes_markdown()
     minutes = estimates.estimate_minutes("05_conv_maxout_cifar10", {"training": {"seconds": 1500.0}})
     assert "Estimated `full` time on one GPU" in table and f"05_conv_maxout_cifar10 ~{minutes:.0f} min" in table
+
+
+def test_the_estimate_reads_the_full_profile_even_while_a_run_forces_another(monkeypatch):
+    monkeypatch.setenv("QUANOS_PROFILE", "cpu")  # as reproduce.sh sets it while it runs
+    _, full_train, _ = estimates.work("05_conv_maxout_cifar10", "full")
+    _, cpu_train, _ = estimates.work("05_conv_maxout_cifar10", "cpu")
+    assert full_train / cpu_train > 100
