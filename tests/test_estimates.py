@@ -4,7 +4,7 @@ from quanos_lib import energy, estimates, models, profiles
 
 
 def test_the_vgg_checkpoints_work_scales_with_width_squared_epochs_and_images():
-    cpu, full = profiles.get("cpu")["vgg"], profiles.get("full")["vgg"]
+    cpu, full = profiles.SCALES["cpu"]["vgg"], profiles.SCALES["full"]["vgg"]
     _, cpu_train, _ = estimates.work("06_ans_vgg19", "cpu")
     _, full_train, _ = estimates.work("06_ans_vgg19", "full")
     macs = {w: sum(energy.mac_counts(models.VGG19(width=w)).values()) for w in (cpu["width"], full["width"])}
