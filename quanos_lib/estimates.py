@@ -38,7 +38,7 @@ def _mnist_train(scale):
     return 60000 if scale.get("train_size") is None else scale["train_size"]
 
 
-def _maxout_training(scale, *, budgets, adversarial=0, large=False):
+def _maxout_training(scale, *, budgets, large=False):
     """Training MACs of maxout networks: ``budgets`` lists (epochs key, continue key, count, adversarial passes)."""
     total = 0
     for epochs_key, continue_key, count, extra in budgets:

@@ -30,14 +30,13 @@ from torch import nn
 from torchvision.transforms import functional as TF
 
 from . import attacks, data, evaluation, models
-from .paper import FGSM_EPS_IMAGENET
+from .paper import FGSM_EPS_IMAGENET_PIXELS
 
 PANDA_URL = "https://upload.wikimedia.org/wikipedia/commons/f/fe/Giant_Panda_in_Beijing_Zoo_1.JPG"
 PANDA_FILE = "Giant_Panda_in_Beijing_Zoo_1.JPG"
 PANDA_SHA256 = None  # to be recorded from the first download on a connected machine (see the module doc)
 PANDA_CLASS, GIBBON_CLASS = 388, 368  # ImageNet's "giant panda" and "gibbon"
-PAPER_EPS_PIXELS = 1 / 255  # the paper's FGSM_EPS_IMAGENET (one 8-bit step of GoogLeNet's [-1, 1]) on pixels in [0, 1]
-# (2/255 = 0.0078 on GoogLeNet's scale, which the paper gives as 0.007)
+PAPER_EPS_PIXELS = FGSM_EPS_IMAGENET_PIXELS  # the paper's 0.007 (one 8-bit step of GoogLeNet's [-1, 1]) on [0, 1]
 WEIGHTS = torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1
 
 

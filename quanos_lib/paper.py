@@ -19,7 +19,8 @@ FGSM_EPS_MNIST = 0.25    # the FGSM paper's eps on MNIST pixels in [0, 1] (F1, F
 FGSM_EPS_CIFAR10 = 0.1   # ... on CIFAR-10 in the maxout paper's GCN + ZCA preprocessed space (F3, F18)
 FGSM_CLIP = None         # the FGSM paper's x + eps * sign(grad) on MNIST is not clipped to [0, 1] (scored as such)
 ADV_ALPHA = 0.5          # the FGSM paper's adversarial objective: alpha * J(x) + (1 - alpha) * J(x_adv)
-FGSM_EPS_IMAGENET = 0.007  # Figure 1 on GoogLeNet's [-1, 1] inputs: one 8-bit step (1/255 on pixels in [0, 1])
+FGSM_EPS_IMAGENET = 0.007  # Figure 1 on GoogLeNet's [-1, 1] inputs: one 8-bit step (2/255, which the paper gives as 0.007)
+FGSM_EPS_IMAGENET_PIXELS = 1 / 255  # ... the same 8-bit step on pixels in [0, 1], the eps we score (quanos_lib.imagenet)
 QUANOS_K_INITIAL = 16    # QUANOS's bit rule k_l = k_initial - round(k_initial * ANS_l)
 
 

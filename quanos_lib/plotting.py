@@ -356,8 +356,8 @@ def panda_figure(panels, class_names, *, paper=None, title=""):
     confidence, the sign of the gradient (grey 0, white +1, black -1) and the adversarial image with its label and
     confidence. ``paper``: the paper's captions, shown under ours."""
     fig, axes = plt.subplots(1, 3, figsize=(10, 4))
-    clean = f"{class_names[panels['clean_class']]}\n{panels['clean_confidence']:.1%} confidence"
-    adversarial = f"{class_names[panels['adv_class']]}\n{panels['adv_confidence']:.1%} confidence"
+    clean = f"{class_names[panels['clean_class']]}\n{results.format_value(panels['clean_confidence'])} confidence"
+    adversarial = f"{class_names[panels['adv_class']]}\n{results.format_value(panels['adv_confidence'])} confidence"
     for ax, image, caption in ((axes[0], panels["image"], f"x\n{clean}"),
                                (axes[1], (panels["sign"] + 1) / 2, "sign(∇x J(θ, x, y))\n"),
                                (axes[2], panels["adversarial"], f"x + ε sign(∇x J(θ, x, y))\n{adversarial}")):

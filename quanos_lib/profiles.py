@@ -16,7 +16,7 @@ import os
 
 import torch
 
-from .paper import FGSM_CLIP, FGSM_EPS_CIFAR10, FGSM_EPS_MNIST
+from .paper import FGSM_CLIP, FGSM_EPS_CIFAR10, FGSM_EPS_IMAGENET_PIXELS, FGSM_EPS_MNIST
 
 PROFILES = ("smoke", "cpu", "full")
 
@@ -56,7 +56,7 @@ _CONV_COMMON = {"eps": FGSM_EPS_CIFAR10, "eps_curve": [0.0, 0.025, 0.05, 0.075, 
 # Notebook 08 (Figure 1: one panda photograph, GoogLeNet's ImageNet weights): the same at every profile, since it
 # trains nothing. `eps`: the paper's 0.007 on GoogLeNet's [-1, 1] inputs, one 8-bit step, i.e. 1/255 on pixels in
 # [0, 1] (quanos_lib.imagenet); `eps_curve`: FGSM's eps for the confidence-vs-eps curve, in 8-bit steps.
-_IMAGENET = {"eps": 1 / 255, "eps_curve": [k / 255 for k in (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16)]}
+_IMAGENET = {"eps": FGSM_EPS_IMAGENET_PIXELS, "eps_curve": [k / 255 for k in (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16)]}
 
 # Notebooks 06 and 07 (QUANOS on VGG-19, CIFAR-10). No choice below is made on test images: the last tenth of the
 # training images validates (`quanos_lib.zoo.vgg_splits`: ANS, bit widths, calibration, early stopping).

@@ -94,6 +94,11 @@ def _missing_dataset(parameters):
     return None
 
 
+def _after_parameters(cells):
+    """The index just past a notebook's ``parameters`` cell."""
+    return next(i for i, cell in enumerate(cells) if "parameters" in cell.metadata.get("tags", [])) + 1
+
+
 def restored(notebook):
     """``notebook`` (an nbformat node) as its author wrote it: without the cells :func:`not_run_notebook` added, and
     with the cells it kept unexecuted runnable again. Returns the same node."""
@@ -114,8 +119,7 @@ def not_run_notebook(source, dataset, destination, *, keep_cells=False):
 
     from . import data
     notebook = restored(nbformat.read(str(source), as_version=4))
-    keep = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
-    notebook.cells = [cell for cell in notebook.cells[:keep + 1]
+    notebook.cells = [cell for cell in notebook.cells[:_after_parameters(notebook.cells)]
                       if "injected-parameters" not in cell.metadata.get("tags", [])]
     name = data.NAMES.get(dataset, dataset)
     notice = {"tags": [NOT_RUN_NOTICE]}
@@ -144,7 +148,7 @@ def append_unexecuted(executed, source):
     the notebook's code is never lost; :func:`restored` makes them runnable again."""
     import nbformat
     rest = restored(nbformat.read(str(source), as_version=4)).cells
-    rest = rest[next(i for i, cell in enumerate(rest) if "parameters" in cell.metadata.get("tags", [])) + 1:]
+    rest = rest[_after_parameters(rest):]
     for cell in rest:
         cell.metadata["tags"] = [*cell.metadata.get("tags", []), NOT_RUN, "nbval-skip"]
         if cell.cell_type == "code":
