@@ -85,7 +85,8 @@ class Run:
         self.recorded = []
 
     def describe(self):
-        return (f"**Profile `{self.name}`** — {self.profile.note} Seed {self.seed}."
+        return (f"**Profile `{self.name}`** — {self.profile.note} Seed {self.seed}. "
+                f"Computed on: {training.device_name()}."
                 f"{f' Variant: `{self.variant}`.' if self.variant else ''} The outputs below come from this profile; "
                 f"to run another, set `profile` in the parameters cell or run `./reproduce.sh --profile <name>`."
                 f"\n\n{data_text(self.data.info)}\n\n"
@@ -112,7 +113,7 @@ class Run:
             results.record(exp_id, self.name, recorder.values,
                            setup={"scale": self.scale, **shared_setup, "models": models},
                            data=(data or self.data).info, seed=self.seed, seconds=seconds,
-                           training_seconds=training_seconds, notes=notes,
+                           training_seconds=training_seconds, notes=notes, device=training.device_name(),
                            part=".".join(name for name in (part, self.variant) if name) or None)
             self.recorded.append(exp_id)
         show(results.scorecard_markdown(self.name, list(exp_ids)))

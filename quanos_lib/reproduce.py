@@ -225,7 +225,9 @@ def _runtime_text(measured):
         return "—"
     count = measured["models_trained"]
     trained = f", {count} model{'s' if count != 1 else ''} trained" if count else ""
-    return f"{measured['seconds'] / 60:.1f} min ({measured['cpus']} CPUs{trained})"
+    gpu = measured.get("device", "cpu").removeprefix("cuda: ")
+    machine = f"{measured['cpus']} CPUs" + (f", {gpu}" if gpu != "cpu" else "")
+    return f"{measured['seconds'] / 60:.1f} min ({machine}{trained})"
 
 
 def runtimes_markdown():
@@ -292,6 +294,8 @@ def run(profile, only=None, out=None):
     # Progress bars inside the notebooks would be stored as widgets that no static viewer can show;
     # the runner prints its own progress instead.
     os.environ["TQDM_DISABLE"] = "1"
+    from .training import device_name  # torch, imported once the usage is known to be right
+    device = device_name()
     os.environ["QUANOS_CODE_VERSION"] = results.code_version()  # before the run rewrites any notebook
     if in_place and os.environ["QUANOS_CODE_VERSION"].endswith("+dirty"):
         print("warning: quanos_lib/ or notebooks/ have uncommitted changes, so the results will name no commit "
@@ -333,7 +337,7 @@ def run(profile, only=None, out=None):
         if executed != target_dir / output:
             shutil.move(executed, target_dir / output)  # may cross file systems
         elapsed = time.perf_counter() - start
-        runtimes[name] = {"seconds": round(elapsed, 1), "cpus": os.cpu_count(),
+        runtimes[name] = {"seconds": round(elapsed, 1), "cpus": os.cpu_count(), "device": device,
                           "models_trained": len(_checkpoints() - cached_before),
                           "code_version": os.environ["QUANOS_CODE_VERSION"]}
         print(f"[{i}/{len(planned)}] {name} done in {_minutes(elapsed)}", flush=True)

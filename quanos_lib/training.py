@@ -42,8 +42,10 @@ from . import attacks, checkpoints, data, evaluation, models, paper
 
 
 def seed_everything(seed):
-    """Seed Python, NumPy and torch and ask torch for deterministic kernels, so a run on the CPU
-    gives the same numbers for the same seed."""
+    """Seed Python, NumPy and torch and ask torch for deterministic kernels, so a run gives the same numbers for
+    the same seed on the same machine (on a GPU, cuBLAS needs a fixed workspace for that: set before its first
+    use unless the user chose one)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -53,6 +55,12 @@ def seed_everything(seed):
 def default_device():
     """Where models train: the GPU when there is one."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(device=None):
+    """What a run computes on, for the record: ``"cpu"`` or ``"cuda: <the GPU's name>"``."""
+    device = torch.device(device or default_device())
+    return f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "cpu"
 
 
 @dataclasses.dataclass(frozen=True)
