@@ -167,16 +167,35 @@ class MPDBM(nn.Module):
     against their intensities; label: ``-log Q(y)``), summed over them and averaged over the batch, backpropagated
     through the unrolled inference. Choices (the FGSM paper reports the MP-DBM's numbers, not its recipe): no
     centering, no multi-inference trick, and the same ``steps`` in training and at test.
+
+    **Initialization** (choice): weights normal with Glorot's scale, std ``sqrt(2 / (fan_in + fan_out))``, hidden and
+    label biases zero, and, given ``visible_mean`` (the training images' mean pixel), visible biases at its logit, so
+    that with no hidden input each pixel's prediction is its average (Hinton's practical guide to RBMs, 2010).
+    Measured (all 50k training images, SGD, 5 epochs): from weights of std 0.01 the label stayed at chance (89-90%
+    validation error); with this initialization the same training classified (5.9%). ``init_scale`` instead draws
+    every weight with that std.
     """
 
-    def __init__(self, visible=784, hidden=(500, 1000), classes=10, steps=10, mask_rate=0.5, init_scale=0.01):
+    def __init__(self, visible=784, hidden=(500, 1000), classes=10, steps=10, mask_rate=0.5, init_scale=None,
+                 visible_mean=None):
         super().__init__()
-        self.steps, self.mask_rate = steps, mask_rate
-        self.w1 = nn.Parameter(init_scale * torch.randn(visible, hidden[0]))
-        self.w2 = nn.Parameter(init_scale * torch.randn(hidden[0], hidden[1]))
-        self.u = nn.Parameter(init_scale * torch.randn(hidden[1], classes))
+        self.steps, self.mask_rate, self.init_scale = steps, mask_rate, init_scale
+        shapes = {"w1": (visible, hidden[0]), "w2": (hidden[0], hidden[1]), "u": (hidden[1], classes)}
+        for name, shape in shapes.items():
+            std = init_scale if init_scale is not None else (2 / sum(shape)) ** 0.5
+            setattr(self, name, nn.Parameter(std * torch.randn(shape)))
         self.b_v, self.b_1 = nn.Parameter(torch.zeros(visible)), nn.Parameter(torch.zeros(hidden[0]))
         self.b_2, self.b_y = nn.Parameter(torch.zeros(hidden[1])), nn.Parameter(torch.zeros(classes))
+        self.visible_biases_from_mean = visible_mean is not None
+        if visible_mean is not None:
+            with torch.no_grad():
+                self.b_v.copy_(torch.logit(torch.as_tensor(visible_mean, dtype=torch.float32).flatten(), eps=0.01))
+
+    def extra_repr(self):  # part of the checkpoint key: another initialization is another model
+        init = f"weight std {self.init_scale:g}" if self.init_scale is not None else "Glorot"
+        return (f"{self.w1.shape[0]}-{self.w1.shape[1]}-{self.w2.shape[1]} + {self.u.shape[1]} labels, steps={self.steps}, "
+                f"mask_rate={self.mask_rate:g}, init={init}"
+                + (", visible biases from the pixel means" if self.visible_biases_from_mean else ""))
 
     def infer(self, v, v_observed, y=None, y_observed=None, steps=None):
         """Mean-field inference: ``v`` (N x visible, in [0, 1]) where ``v_observed`` (same shape, bool) and ``y``

@@ -217,7 +217,7 @@ def learning_curves(histories, *, title=""):
             ax.plot(epochs, np.multiply(history["val_error"], 100), color=color, label=f"{label}: validation{under}")
             best = history["best_epoch"]
             ax.plot(best + 1, 100 * history["val_error"][best], "o", color=color)
-        ax.plot(epochs, np.multiply(history["train_error"], 100), "--", color=color, label=f"{label}: training (dropout on)")
+        ax.plot(epochs, np.multiply(history["train_error"], 100), "--", color=color, label=f"{label}: training (running, in training mode)")
     ax.set(xlabel="epoch", ylabel="error (%)", yscale="log", title=title)
     plain_log_axis(ax.yaxis)
     integer_axis(ax.xaxis)

@@ -83,6 +83,10 @@ _VGG_COMMON = {"eps": 8 / 255, "eps_panel": [1 / 255, 2 / 255, 4 / 255, 8 / 255,
                "gain_eps": [2 / 255, 4 / 255], "masking_eps": [0.0, 2 / 255, 8 / 255, 16 / 255, 64 / 255],
                "pgd_steps": 10, "adv_steps": 7, "adv_alpha": 0.5, "front_bits": [2, 3, 4, 5, 6, 7, 8, 16], "seeds": [0, 1, 2]}
 
+# Notebook 09 (the MP-DBM of F16 on MNIST): the MP-DBM paper's layers (500, 1000) and 10 mean-field updates at `cpu` and
+# `full`; `snapshot_epochs`: the weights kept to measure FGSM error against clean error as training goes on.
+_MPDBM_COMMON = {"eps": FGSM_EPS_MNIST, "clip": FGSM_CLIP, "hidden": [500, 1000], "steps": 10}
+
 # Per profile, per experiment group: data sizes (None = the whole split), epochs, widths.
 SCALES = {
     "smoke": {
@@ -103,6 +107,8 @@ SCALES = {
                         "paper_init": False, "conv_lr_scale": 1.0, "lr": 0.05,
                         "rubbish_samples": 100, "targeted_samples": 20},
         "imagenet": _IMAGENET,
+        "mpdbm": {**_MPDBM_COMMON, "train_size": 2000, "test_size": 500, "hidden": [50, 100], "steps": 3, "epochs": 2,
+                  "patience": 1, "snapshot_epochs": [1, 2]},
         "vgg": {**_VGG_COMMON, "train_size": 500, "test_size": 200, "width": 0.05, "epochs": 2,
                 "snapshot_epochs": [1, 2], "eval_size": 100, "eps_panel": [2 / 255, 8 / 255], "random_orders": 1,
                 "finetune_epochs": 1, "removal_finetune_size": 100, "finetune_size": 200, "quanos_epochs": 1,
@@ -128,6 +134,9 @@ SCALES = {
         # fine-tunes on 10k of them for at most 5 epochs (patience 2); the PGD-7 adversarial training, 8 times as
         # dear per epoch, at most 3 (patience 1). Attacks on 2,000 test images (1,000 for the front's).
         "imagenet": _IMAGENET,
+        # All of MNIST and the paper's layers; at most 20 epochs (about 25 minutes on 2 cores), patience 3.
+        "mpdbm": {**_MPDBM_COMMON, "train_size": None, "test_size": None, "epochs": 20, "patience": 3,
+                  "snapshot_epochs": [1, 2, 5, 10, 20]},
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.125, "epochs": 20,
                 "snapshot_epochs": [1, 2, 5, 10, 20], "eval_size": 2000, "finetune_epochs": 1,
                 "finetune_size": 10000, "quanos_epochs": 5, "patience": 2, "adv_epochs": 3, "adv_patience": 1,
@@ -146,6 +155,8 @@ SCALES = {
                         "lr_decay_epochs": 500, "momentum_epochs": 250, "paper_init": True, "conv_lr_scale": 0.05,
                         "lr": 0.17},
         "imagenet": _IMAGENET,
+        "mpdbm": {**_MPDBM_COMMON, "train_size": None, "test_size": None, "epochs": 500, "patience": 25,
+                  "snapshot_epochs": [1, 2, 5, 10, 20, 50, 100, 200, 500]},
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 30,
                 "snapshot_epochs": [1, 5, 10, 20, 30], "eval_size": 10000, "finetune_epochs": 1,
                 "removal_finetune_size": None, "finetune_size": None, "quanos_epochs": 60, "patience": 10,

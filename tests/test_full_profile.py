@@ -63,6 +63,8 @@ def test_every_mnist_model_at_full(mnist):
         ensemble, histories = zoo.maxout_ensemble(mnist, maxout)
         assert len(histories) == maxout["ensemble_size"] and 0 <= evaluation.accuracy(ensemble, mnist.test) <= 1
         _trains_and_evaluates(zoo.rbf_network(mnist, maxout), mnist.test)
+        mpdbm, _ = _trains_and_evaluates(zoo.mpdbm(mnist, FULL["mpdbm"]), mnist.test)
+        assert mpdbm.w2.shape == (500, 1000) and mpdbm.steps == 10  # the MP-DBM paper's layers, 10 updates
 
 
 def test_the_conv_maxout_network_at_full(cifar):
