@@ -210,14 +210,21 @@ def targeted_success_rates(model, samples, classes, eps, **fgsm_kwargs):
 
 
 @torch.no_grad()
-def outputs_along_fgsm_direction(model, x, y, eps_values):
-    """The model's outputs (e.g. the softmax arguments) at ``x + eps * sign(grad_x J(x, y))`` for each eps,
-    unclipped, for one example ``x`` (1 x C x H x W): a tensor of shape len(eps_values) x classes.
-    The FGSM paper's Figure 4 plots these against eps to show how linear the model is along the direction."""
+def images_along_fgsm_direction(model, x, y, eps_values):
+    """``x + eps * sign(grad_x J(x, y))`` for each eps, unclipped, for one example ``x`` (1 x C x H x W): a tensor of
+    shape len(eps_values) x C x H x W on the model's device."""
     direction = attacks.fgsm(model, x, y, 1.0, clip=None) - x.to(models.device(model, default=x.device))
-    with models.eval_mode(model):
-        steps = torch.as_tensor(eps_values, dtype=x.dtype, device=direction.device).view(-1, 1, 1, 1)
-        return model(x.to(direction.device) + steps * direction).cpu()
+    steps = torch.as_tensor(eps_values, dtype=x.dtype, device=direction.device).view(-1, 1, 1, 1)
+    return x.to(direction.device) + steps * direction
+
+
+def outputs_along_fgsm_direction(model, x, y, eps_values):
+    """The model's outputs (e.g. the softmax arguments) at each of :func:`images_along_fgsm_direction`: a tensor of
+    shape len(eps_values) x classes. The FGSM paper's Figure 4 plots these against eps to show how linear the model
+    is along the direction."""
+    images = images_along_fgsm_direction(model, x, y, eps_values)
+    with models.eval_mode(model), torch.no_grad():
+        return model(images).cpu()
 
 
 def linearity_r2(eps_values, outputs):

@@ -74,42 +74,50 @@ def _show(ax, image, title, cmap="gray", symmetric=False):
     ax.axis("off")
 
 
-def _captions(model, images, class_names):
-    return prediction_captions(evaluation.predict_proba(model, images), class_names)
+RIGHT, WRONG = "#1a7f37", "#cf222e"  # the captions of right and wrong predictions (green, red)
 
 
-def attack_examples(model, clean, adversarial, class_names, *, title="", show=None):
+def _predictions_row(axes, model, images, shown, class_names, labels, row_label):
+    """Each image of a row with the model's prediction above it: the full class name and its probability, green with
+    a check mark when it is the true label, red with a cross when not (no marks without ``labels``); ``row_label``
+    stands upright at the row's left."""
+    confidence, predicted = evaluation.predict_proba(model, images).max(1)
+    for i, ax in enumerate(axes):
+        right = labels is None or int(predicted[i]) == int(labels[i])
+        mark = "" if labels is None else (" ✓" if right else " ✗")
+        _show(ax, shown[i], f"{class_names[int(predicted[i])]}{mark}\n{confidence[i]:.0%}")
+        if labels is not None:
+            ax.title.set_color(RIGHT if right else WRONG)
+    axes[0].text(-0.08, 0.5, row_label, rotation=90, ha="right", va="center", fontsize=9, transform=axes[0].transAxes)
+
+
+def attack_examples(model, clean, adversarial, class_names, *, labels=None, title="", show=None):
     """Two rows of images: clean examples above, their adversarial versions below, each captioned with the
-    model's prediction and its probability. ``show`` maps a batch of inputs to displayable images (e.g. undoing
-    a preprocessing); by default the inputs are shown as they are."""
+    model's prediction and its probability, marked right or wrong against ``labels``. ``show`` maps a batch of
+    inputs to displayable images (e.g. undoing a preprocessing); by default the inputs are shown as they are."""
     show = show or (lambda images: images)
     n = len(clean)
-    fig, axes = plt.subplots(2, n, figsize=(1.3 * n, 3.2), squeeze=False)
-    for row, (images, captions) in enumerate(((clean, _captions(model, clean, class_names)),
-                                              (adversarial, _captions(model, adversarial, class_names)))):
-        for i, image in enumerate(show(images.cpu())):
-            _show(axes[row, i], image, captions[i])
+    fig, axes = plt.subplots(2, n, figsize=(1.35 * n, 4.3), squeeze=False, layout="constrained")
+    for row, (images, row_label) in enumerate(((clean, "clean"), (adversarial, "adversarial"))):
+        _predictions_row(axes[row], model, images, show(images.cpu()), class_names, labels, row_label)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
-def linear_weights_figure(model, clean, adversarial, class_names, *, title=""):
+def linear_weights_figure(model, clean, adversarial, class_names, *, labels=None, title=""):
     """The FGSM paper's Figure 2 for a model with one linear layer on 28 x 28 images (``model.linear``):
-    (a) the weights, (b) their sign, (c) clean and (d) adversarial examples with the model's predictions."""
+    (a) the weights, (b) their sign, (c) clean and (d) adversarial examples with the model's predictions (marked
+    right or wrong against ``labels``)."""
     weights = model.linear.weight.detach().cpu().reshape(28, 28)
-    clean_titles, adversarial_titles = _captions(model, clean, class_names), _captions(model, adversarial, class_names)
     n = len(clean)
-    fig = plt.figure(figsize=(2.2 + 1.1 * n, 4.2))
+    fig = plt.figure(figsize=(2.2 + 1.2 * n, 4.8), layout="constrained")
     grid = fig.add_gridspec(2, n + 2, width_ratios=[2, 2] + [1] * n)
     _show(fig.add_subplot(grid[:, 0]), weights, "(a) weights w", symmetric=True)
     _show(fig.add_subplot(grid[:, 1]), np.sign(weights), "(b) sign(w)", symmetric=True)
-    for i in range(n):
-        _show(fig.add_subplot(grid[0, 2 + i]), clean[i], ("(c) clean\n" if i == 0 else "\n") + clean_titles[i])
-        _show(fig.add_subplot(grid[1, 2 + i]), adversarial[i].cpu(),
-              ("(d) adversarial\n" if i == 0 else "\n") + adversarial_titles[i])
+    for row, (images, row_label) in enumerate(((clean, "(c) clean"), (adversarial, "(d) adversarial"))):
+        axes = [fig.add_subplot(grid[row, 2 + i]) for i in range(n)]
+        _predictions_row(axes, model, images, images.cpu(), class_names, labels, row_label)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -120,7 +128,8 @@ def regularization_sweep(tables, xlabels, *, symlog=None, title=""):
     ``tables``: ``{method: DataFrame indexed by strength with columns clean_error and adv_error}``;
     ``xlabels``: ``{method: axis label}``; ``symlog``: ``{method: linear threshold}`` for a symlog strength axis.
     """
-    fig, axes = plt.subplots(1, len(tables) + 1, figsize=(4.6 * (len(tables) + 1), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(tables) + 1, figsize=(4.6 * (len(tables) + 1), 4.4), squeeze=False,
+                             layout="constrained")
     axes = axes[0]
     for ax, (method, table) in zip(axes, tables.items()):
         ax.plot(table.index, np.multiply(table["clean_error"], 100), marker="o", label="clean error")
@@ -128,37 +137,43 @@ def regularization_sweep(tables, xlabels, *, symlog=None, title=""):
         if method in (symlog or {}):
             ax.set_xscale("symlog", linthresh=symlog[method])
         ax.set(xlabel=xlabels[method], ylabel="test error (%)", title=method, ylim=(-2, 102))
-        ax.legend()
         axes[-1].plot(np.multiply(table["clean_error"], 100), np.multiply(table["adv_error"], 100),
                       marker="o", label=method)
     axes[-1].set(xlabel="clean test error (%)", ylabel="FGSM test error (%)", title="trade-off", ylim=(-2, 102))
-    axes[-1].legend()
+    # legends below the panels, never over the curves: one for the error kinds, one for the methods
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower left", ncol=2)
+    fig.legend(*axes[-1].get_legend_handles_labels(), loc="outside lower right", ncol=len(tables))
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
-def prediction_captions(probs, class_names):
-    """``"7 (98%)"`` for each row of probabilities: the predicted class and its probability."""
-    confidence, predicted = probs.max(1)
-    return [f"{class_names[int(c)]} ({p:.0%})" for c, p in zip(predicted, confidence.tolist())]
-
-
-def outputs_along_direction(eps_values, outputs, true_class, class_names, *, title=""):
-    """The FGSM paper's Figure 4: each class's softmax argument against eps along the FGSM direction;
-    the eps where the true class wins are shaded."""
+def outputs_along_direction(eps_values, outputs, true_class, class_names, *, strip=None, title=""):
+    """The FGSM paper's Figure 4: each class's softmax argument against eps along the FGSM direction, the true class
+    drawn last, in black, over the others; the eps where the true class wins are shaded. ``strip``: ``(eps, images)``,
+    the inputs at a few eps, shown in a row below the plot (each scaled to its own range: beyond eps = 1 the pixels
+    leave [0, 1])."""
     eps_values, outputs = np.asarray(eps_values), np.asarray(outputs)
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = plt.figure(figsize=(8.5, 6.4 if strip is not None else 4.4), layout="constrained")
+    plot, below = fig.subfigures(2, 1, height_ratios=[3, 1.1]) if strip is not None else (fig, None)
+    ax = plot.subplots()
     palette = sns.color_palette("tab10", outputs.shape[1])
-    for c in range(outputs.shape[1]):
-        ax.plot(eps_values, outputs[:, c], color=palette[c], lw=2.5 if c == true_class else 1.2,
-                label=f"{class_names[c]}" + (" (true)" if c == true_class else ""))
+    for c in [c for c in range(outputs.shape[1]) if c != true_class] + [true_class]:
+        true = c == true_class
+        ax.plot(eps_values, outputs[:, c], color="black" if true else palette[c], lw=2.8 if true else 1.2,
+                zorder=5 if true else 2, label=f"{class_names[c]}" + (" (true class)" if true else ""))
     right = outputs.argmax(1) == true_class
     ax.fill_between(eps_values, 0, 1, where=right, color="gray", alpha=0.2, transform=ax.get_xaxis_transform(),
                     label="true class wins")
     ax.set(xlabel="eps along sign(grad_x J)", ylabel="argument to the softmax", title=title)
-    ax.legend(ncol=2, fontsize=8, loc="best")
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside the curves
+    if strip is not None:
+        strip_eps, images = strip
+        for image_ax, e, image in zip(below.subplots(1, len(strip_eps)), strip_eps, images):
+            image = np.asarray(image.detach().cpu()).squeeze()
+            image_ax.imshow(image, cmap="gray", vmin=image.min(), vmax=image.max())
+            image_ax.set_title(f"eps = {e:g}", fontsize=9)
+            image_ax.axis("off")
+        below.suptitle("the input along the direction", fontsize=10)
     return fig
 
 
@@ -182,17 +197,26 @@ def filter_grids(weights, *, units=10, pieces=5, side=28, title=""):
     return fig
 
 
-def grouped_bars(table, *, ylabel, title="", percent=True, logy=False, legend_outside=False):
+def grouped_bars(table, *, ylabel, title="", percent=True, logy=False, legend_outside=False, missing=None):
     """A seaborn bar chart of a wide table: one group of bars per row (on the x axis), one bar per column (the
-    legend); missing values (NaN) draw no bar. ``legend_outside`` puts the legend to the right of the axes."""
+    legend); missing values (NaN) draw no bar, and with ``missing`` (e.g. "not reported") that text stands in the
+    empty slot, so that a value nobody gave is not read as a zero. ``legend_outside`` puts the legend to the right."""
     long = table.rename_axis(index="row", columns="column").reset_index().melt(
         id_vars="row", var_name="column", value_name="value").dropna()
     if percent:
         long["value"] = long["value"] * 100
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(table) + 2), 4))
-    sns.barplot(data=long, x="row", y="value", hue="column", ax=ax)
+    columns = list(table.columns)
+    sns.barplot(data=long, x="row", y="value", hue="column", hue_order=columns, order=list(table.index), ax=ax)
     for container in ax.containers:
         ax.bar_label(container, fmt="%.1f" if percent else "%.3g", fontsize=7, padding=1)
+    if missing:
+        width = 0.8 / len(columns)  # seaborn's dodge: the group spans 0.8, one slot per column in hue order
+        for i, row in enumerate(table.index):
+            for j, column in enumerate(columns):
+                if np.isnan(table.at[row, column]):
+                    ax.text(i - 0.4 + (j + 0.5) * width, 0, missing, rotation=90, ha="center", va="bottom",
+                            fontsize=6.5, color="0.35", transform=ax.get_xaxis_transform())
     ax.set(xlabel="", ylabel=ylabel, title=title, yscale="log" if logy else "linear")
     if logy:
         plain_log_axis(ax.yaxis)

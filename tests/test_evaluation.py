@@ -164,3 +164,13 @@ def test_loss_gradient_size_is_the_analytic_gradient_of_a_linear_model():
     size = evaluation.loss_gradient_size(model, split, model[1].weight)
     assert size == pytest.approx({"mean": (1 + 1.5 + 1 + 1.5) / 4, "max": 1.5})
     assert model[1].weight.grad is None
+
+
+def test_the_inputs_along_the_fgsm_direction_step_by_eps_times_the_gradients_sign():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x, y = torch.rand(1, 1, 4, 4), torch.tensor([1])
+    images = evaluation.images_along_fgsm_direction(model, x, y, [-2.0, 0.0, 0.5])
+    sign = torch.sign(attacks._loss_gradient(model, x, y))
+    assert torch.equal(images[1:2], x)
+    assert torch.allclose(images[0:1], x - 2 * sign) and torch.allclose(images[2:3], x + 0.5 * sign)

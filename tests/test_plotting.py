@@ -1,3 +1,4 @@
+import pytest
 import matplotlib.pyplot as plt
 
 from quanos_lib import plotting
@@ -44,3 +45,43 @@ def test_learning_curves_read_plainly_log_errors_and_whole_epochs():
     assert labels and not any("10^" in text or "times" in text for text in labels)  # no 6x10^1
     assert all(float(t).is_integer() for t in ax.get_xticks())  # no epoch 2.5
     assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_position().x1 * fig.bbox.width - 1  # outside the curves
+
+
+def test_example_grids_name_the_full_class_and_mark_right_and_wrong_predictions():
+    import torch
+    names = ["airplane", "automobile", "bird"]
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    with torch.no_grad():  # predicts the class of the brightest of the first three pixels
+        model[1].weight.copy_(torch.eye(3, 4) * 10)
+        model[1].bias.zero_()
+    x = torch.zeros(3, 1, 2, 2)
+    x.view(3, 4)[0, 1] = x.view(3, 4)[1, 1] = x.view(3, 4)[2, 2] = 1.0  # predicted: automobile, automobile, bird
+    fig = plotting.attack_examples(model, x, x, names, labels=torch.tensor([1, 0, 2]))
+    titles = [ax.title for ax in fig.axes[:3]]
+    assert [t.get_text().split("\n")[0] for t in titles] == ["automobile ✓", "automobile ✗", "bird ✓"]
+    assert [t.get_color() for t in titles] == [plotting.RIGHT, plotting.WRONG, plotting.RIGHT]
+    plt.close(fig)
+
+
+def test_a_value_nobody_reported_is_labelled_as_such_not_drawn_as_a_bar():
+    import numpy as np
+    import pandas as pd
+    table = pd.DataFrame({"ours": [0.5, 0.2], "paper": [np.nan, 0.3]}, index=["frog", "truck"])
+    fig = plotting.grouped_bars(table, ylabel="share (%)", missing="not reported")
+    ax = fig.axes[0]
+    notices = [t for t in ax.texts if t.get_text() == "not reported"]  # beside the bars' value labels
+    assert len(notices) == 1
+    assert notices[0].get_position()[0] == pytest.approx(0.2)  # the paper's slot of the first group (x = 0 +- 0.4)
+    assert sorted(round(bar.get_height(), 6) for bar in ax.patches if bar.get_height() > 0) == [20.0, 30.0, 50.0]
+    plt.close(fig)
+
+
+def test_figure_4_draws_the_true_class_on_top_and_the_strip_of_inputs():
+    import torch
+    eps = torch.linspace(-2, 2, 5)
+    fig = plotting.outputs_along_direction(eps, torch.randn(5, 10), 4, [str(c) for c in range(10)],
+                                           strip=([-2, 0, 2], torch.rand(3, 1, 28, 28)))
+    curves = fig.axes[0].get_lines()
+    assert curves[-1].get_label() == "4 (true class)" and curves[-1].get_zorder() > max(c.get_zorder() for c in curves[:-1])
+    assert [ax.get_title() for ax in fig.axes[1:]] == ["eps = -2", "eps = 0", "eps = 2"]
+    plt.close(fig)
