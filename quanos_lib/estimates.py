@@ -1,7 +1,7 @@
 """How long each notebook's ``full`` run should take on a GPU, estimated from its measured ``cpu`` run, until a
 measured ``full`` time replaces the estimate (the README's run-time table).
 
-    estimate = measured cpu minutes x (work at full / work at cpu) / GPU_SPEEDUP[family]
+    estimate = measured cpu minutes x (work at full / work at cpu) / gpu_speedup(family)
 
 - **work** is the number of multiply-accumulates the notebook's training and attacks perform, from the profiles:
   per model, its MACs for one image (:func:`quanos_lib.energy.mac_counts` at the profile's width) x images x epoch
@@ -9,18 +9,36 @@ measured ``full`` time replaces the estimate (the README's run-time table).
   in the objective). Epoch *caps* are counted, so the estimate is an upper bound where early stopping ends sooner.
   Of the cpu time, the run that trained its models scales with the training work and the cached run's time with the
   evaluation work (test images x attack steps x MACs).
-- **GPU_SPEEDUP** is an assumption, not a measurement (this project has not run ``full`` yet): how many times faster
-  than the 2-core CPU of the committed timings one modern GPU runs the same work. Convolutional networks on 32 x 32
-  images in batches of 128 use a GPU well (500x: about 25 TFLOP/s sustained against the ~50 GFLOP/s the cpu runs
-  measured); the MNIST MLPs and linear models are small matrix products, bound by per-step overheads (20x). The MP-DBM's
-  is measured: an epoch of its training (50k images, 10 mean-field updates unrolled) took 7.5 s on one H100 and 67 s
-  on the 2-core CPU (9x: hundreds of small kernels per batch, bound by their launches).
+- **gpu_speedup** is measured, per family of model: how many times more multiply-accumulates per second one GPU
+  performs than the 2-core CPU, training each family's model by its zoo recipe for one epoch
+  (``benchmarks/epoch_times.py``): the `cpu` profile's width on this project's 2-core machine, the `full` profile's
+  width on one NVIDIA H100 (80 GB), lent for one session on 2026-11-24. The ratio is a throughput ratio (seconds per
+  epoch times the MACs of each width), since `cpu` and `full` train different widths of VGG-19 and conv maxout. The MNIST
+  MLPs (batch 100) gain only about 3x: hundreds of tiny kernels per batch, bound by their launches, not by arithmetic.
 """
 import functools
 
 from . import energy, models, profiles
 
-GPU_SPEEDUP = {"conv": 500, "mlp": 20, "mpdbm": 9}
+# benchmarks/epoch_times.py: seconds per training epoch, one epoch by the zoo's recipe after a warm-up
+CPU_EPOCH_SECONDS = {"maxout240": 4.04, "mpdbm": 73.96, "vgg19_w0.125": 20.42, "conv_maxout_w0.25": 113.06}  # 2 cores
+GPU_EPOCH_SECONDS = {"maxout240": 1.39, "mpdbm": 14.73, "vgg19_w1": 8.34, "conv_maxout_w1": 5.04}  # one H100
+# family: (its model at the `cpu` width, at the `full` width), each (benchmark name, kind for _macs, width)
+FAMILY_MODELS = {
+    "mlp": (("maxout240", "maxout", 240), ("maxout240", "maxout", 240)),
+    "mpdbm": (("mpdbm", None, None), ("mpdbm", None, None)),
+    "vgg": (("vgg19_w0.125", "vgg", 0.125), ("vgg19_w1", "vgg", 1.0)),
+    "conv_maxout": (("conv_maxout_w0.25", "conv_maxout", 0.25), ("conv_maxout_w1", "conv_maxout", 1.0)),
+}
+
+
+def gpu_speedup(family):
+    """How many times the GPU's MAC throughput exceeds the 2-core CPU's, training ``family``'s model."""
+    (cpu_name, kind, cpu_width), (gpu_name, _, full_width) = FAMILY_MODELS[family]
+    work_ratio = _macs(kind, full_width) / _macs(kind, cpu_width) if kind else 1.0
+    return work_ratio * CPU_EPOCH_SECONDS[cpu_name] / GPU_EPOCH_SECONDS[gpu_name]
+
+
 TRAIN_PASSES = 3  # forward + backward
 
 
@@ -86,13 +104,13 @@ def work(notebook, profile):
         train = 50000 if s.get("train_size") is None else s["train_size"]
         test = 10000 if s.get("test_size") is None else s["test_size"]
         macs = _macs("conv_maxout", s["width"])
-        return "conv", s["epochs"] * train * TRAIN_PASSES * macs, test * len(s["eps_curve"]) * 2 * macs
+        return "conv_maxout", s["epochs"] * train * TRAIN_PASSES * macs, test * len(s["eps_curve"]) * 2 * macs
     if notebook.startswith("06"):
         s = p["vgg"]
         train = 45000 if s.get("train_size") is None else round(0.9 * s["train_size"])
         removal = (s["removal_finetune_size"] or train) * s["finetune_epochs"] * TRAIN_PASSES
         evaluation = s["eval_size"] * 2 * (len(s["snapshot_epochs"]) + 12 * (2 + s["random_orders"]))
-        return "conv", s["epochs"] * train * TRAIN_PASSES * _vgg(s), (evaluation + 10 * removal) * _vgg(s)
+        return "vgg", s["epochs"] * train * TRAIN_PASSES * _vgg(s), (evaluation + 10 * removal) * _vgg(s)
     if notebook.startswith("07_quanos_cifar10"):
         s = p["vgg"]
         finetune = s["finetune_size"] or 45000
@@ -100,7 +118,7 @@ def work(notebook, profile):
         adversarial = len(s["seeds"]) * 2 * s["adv_epochs"] * (TRAIN_PASSES + 2 * s["adv_steps"])
         curve = (len(s["curve_eps"]) + 1) * (2 + 2 * s["pgd_steps"])  # FGSM and PGD at every eps
         evaluation = (len(s["seeds"]) * 5 * s["attack_size"] + (len(s["front_bits"]) + 6) * s["front_size"]) * curve
-        return "conv", finetune * (clean + adversarial) * _vgg(s), evaluation * _vgg(s)
+        return "vgg", finetune * (clean + adversarial) * _vgg(s), evaluation * _vgg(s)
     if notebook.startswith("09"):  # the same MP-DBM and test images at cpu and full: only the epoch cap differs
         s = p["mpdbm"]
         return "mpdbm", s["epochs"] * _mnist_train(s), 1
@@ -124,4 +142,4 @@ def estimate_minutes(notebook, cpu_runtimes, *, training_seconds=None):
     evaluation = cached if cached is not None else 0.0
     training = max(trained - evaluation, 0.0) if trained is not None else (training_seconds or 0.0)
     seconds = training * full_train / cpu_train + evaluation * full_eval / cpu_eval
-    return seconds / 60 / GPU_SPEEDUP[family]
+    return seconds / 60 / gpu_speedup(family)

@@ -253,10 +253,13 @@ def runtimes_markdown():
         if minutes is not None:
             estimated.append(f"{name} {_estimate_text(minutes)}")
     if estimated:
+        speedups = ", ".join(f"{estimates.gpu_speedup(family):.0f}x for {label}" for family, label in
+                             (("vgg", "VGG-19"), ("conv_maxout", "conv maxout"), ("mlp", "the MNIST MLPs"),
+                              ("mpdbm", "the MP-DBM")))
         lines += ["", "Estimated `full` time on one GPU, until a measured one replaces it (`quanos_lib.estimates`: the "
-                  "cpu time scaled by the profiles' ratio of multiply-accumulates, divided by an assumed GPU speed-up "
-                  "of 500x for the convolutional networks and 20x for the MNIST MLPs; upper bounds where early "
-                  "stopping ends before the epoch cap): " + "; ".join(estimated) + "."]
+                  "cpu time scaled by the profiles' ratio of multiply-accumulates, divided by the GPU's speed-up in "
+                  f"multiply-accumulates per second measured on one H100 by `benchmarks/epoch_times.py` ({speedups}); "
+                  "upper bounds where early stopping ends before the epoch cap): " + "; ".join(estimated) + "."]
     return "\n".join(lines)
 
 

@@ -16,10 +16,10 @@ def test_an_estimate_scales_the_measured_cpu_time_and_divides_by_the_assumed_spe
     runtimes = {"training": {"seconds": 600.0}, "cached": {"seconds": 60.0}}
     family, full_train, full_eval = estimates.work("05_conv_maxout_cifar10", "full")
     _, cpu_train, cpu_eval = estimates.work("05_conv_maxout_cifar10", "cpu")
-    expected = (540 * full_train / cpu_train + 60 * full_eval / cpu_eval) / 60 / estimates.GPU_SPEEDUP[family]
+    expected = (540 * full_train / cpu_train + 60 * full_eval / cpu_eval) / 60 / estimates.gpu_speedup(family)
     assert estimates.estimate_minutes("05_conv_maxout_cifar10", runtimes) == pytest.approx(expected)
     # the linear models are the same at cpu and full: only the speed-up changes the time
-    assert estimates.estimate_minutes("01_linear_models", runtimes) == pytest.approx(10 / estimates.GPU_SPEEDUP["mlp"])
+    assert estimates.estimate_minutes("01_linear_models", runtimes) == pytest.approx(10 / estimates.gpu_speedup("mlp"))
     # models trained beforehand into the cache: their recorded training time stands in for the run's
     cached_only = {"cached": {"seconds": 60.0}}
     assert estimates.estimate_minutes("05_conv_maxout_cifar10", cached_only, training_seconds=540.0) == pytest.approx(expected)
