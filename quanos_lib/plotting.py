@@ -308,9 +308,9 @@ def removal_curves(curves, *, title=""):
 
 
 def accuracy_vs_eps(curves, *, chance=None, title=""):
-    """Accuracy against eps (in 1/255 pixel steps) as small multiples: one panel per model, from
-    ``{"<model>, <attack>": {eps: accuracy}}``; in each, white-box PGD solid, transfer dashed, FGSM dotted, and the
-    chance line. Panels share their axes, so models compare across them."""
+    """Accuracy against eps as small multiples: one panel per model, from ``{"<model>, <attack>": {eps: accuracy}}``;
+    in each, white-box PGD solid, transfer dashed, FGSM dotted, and the chance line; one legend beside the panels.
+    Panels share their axes, so models compare across them. Eps that are whole 8-bit steps (CIFAR) read as k/255."""
     by_model = {}
     for label, curve in curves.items():
         model, _, attack = label.partition(", ")
@@ -319,26 +319,33 @@ def accuracy_vs_eps(curves, *, chance=None, title=""):
     rows = -(-len(by_model) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), sharex=True, sharey=True,
                              squeeze=False)
-    ticks = sorted({255 * eps for curve in curves.values() for eps in curve})
+    every_eps = sorted({eps for curve in curves.values() for eps in curve})
+    # CIFAR's eps are whole 8-bit steps, read as k/255 on a symlog axis; MNIST's (0.1, 0.25, ...) as they are
+    steps = all(abs(255 * e - round(255 * e)) < 1e-6 for e in every_eps)
+    scale, unit = (255, "eps (x 1/255)") if steps else (1, "eps")
+    ticks = [scale * e for e in every_eps]
     palette = dict(zip(["PGD", "transfer", "FGSM"], sns.color_palette()))
+    legend = {}
     for ax, (model, attacks_of_model) in zip(axes.flat, by_model.items()):
         for attack, curve in attacks_of_model.items():
             kind = "transfer" if attack.startswith("transfer") else "PGD" if "PGD" in attack else "FGSM"
             eps = sorted(curve)
-            ax.plot(np.multiply(eps, 255), [100 * curve[e] for e in eps], {"PGD": "-", "transfer": "--", "FGSM": ":"}[kind],
+            ax.plot(np.multiply(eps, scale), [100 * curve[e] for e in eps], {"PGD": "-", "transfer": "--", "FGSM": ":"}[kind],
                     marker="o", markersize=4, color=palette[kind], label=attack)
         if chance is not None:
             ax.axhline(100 * chance, color="gray", linewidth=0.8, linestyle=":", label="chance")
-        ax.set_xscale("symlog", linthresh=1)  # 0 and the small eps stay visible beside the large ones
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        if steps:
+            ax.set_xscale("symlog", linthresh=1)  # 0 and the small eps stay visible beside the large ones
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks], rotation=0 if steps else 45)
         ax.set(xlim=(0, 1.1 * ticks[-1]), ylim=(0, 100), title=model)
         ax.title.set_fontsize(10)
         ax.xaxis.set_tick_params(labelbottom=True)  # on every panel, also above an empty one
-        ax.legend(fontsize=7, loc="upper right")
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(legend.values(), legend.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.9))  # off the data
     for ax in axes.flat[len(by_model):]:
         ax.axis("off")
     for ax in axes[-1]:
-        ax.set_xlabel("eps (x 1/255)")
+        ax.set_xlabel(unit)
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy (%)")
     fig.suptitle(title)
