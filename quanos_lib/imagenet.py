@@ -13,8 +13,8 @@ The paper: GoogLeNet says "panda" at 57.7% confidence; ``x + 0.007 * sign(grad_x
   the image is recorded as unverified (the same banner as the CIFAR-10 stand-in).
 - **eps**: the paper's 0.007 is "the magnitude of the smallest bit of an 8 bit image encoding after GoogLeNet's
   conversion to real numbers": GoogLeNet's inputs spanned [-1, 1], where one 8-bit step is 2/255 = 0.0078. On our
-  pixel scale [0, 1] the same step is 1/255 (:data:`PAPER_EPS_PIXELS`), which is the eps we score; the adversarial
-  image is clipped to [0, 1], so it remains an image.
+  pixel scale [0, 1] the same step is 1/255 (:data:`quanos_lib.paper.FGSM_EPS_IMAGENET_PIXELS`), which is the eps
+  we score; the adversarial image is clipped to [0, 1], so it remains an image.
 
 Where the weights or the image cannot be downloaded (offline, no local copy), :func:`load_panda` and
 :func:`googlenet` raise :class:`quanos_lib.data.DataUnavailableError` with one sentence, never a network traceback.
@@ -36,7 +36,6 @@ PANDA_URL = "https://upload.wikimedia.org/wikipedia/commons/f/fe/Giant_Panda_in_
 PANDA_FILE = "Giant_Panda_in_Beijing_Zoo_1.JPG"
 PANDA_SHA256 = None  # to be recorded from the first download on a connected machine (see the module doc)
 PANDA_CLASS, GIBBON_CLASS = 388, 368  # ImageNet's "giant panda" and "gibbon"
-PAPER_EPS_PIXELS = FGSM_EPS_IMAGENET_PIXELS  # the paper's 0.007 (one 8-bit step of GoogLeNet's [-1, 1]) on [0, 1]
 WEIGHTS = torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1
 
 
@@ -97,7 +96,7 @@ def googlenet(pretrained=True):
     return nn.Sequential(models.Normalize(preset.mean, preset.std), network).eval()
 
 
-def figure1(model, image, label, eps=PAPER_EPS_PIXELS):
+def figure1(model, image, label, eps=FGSM_EPS_IMAGENET_PIXELS):
     """The three panels of Figure 1 for ``image`` (1 x 3 x H x W in [0, 1]) of class ``label``: the image, the sign of
     the input gradient of the loss, and the FGSM image ``clip(x + eps * sign(grad))``, with the model's top class and
     its confidence on both images. Returns a dict (tensors on the CPU)."""

@@ -340,7 +340,8 @@ def accuracy_vs_eps(curves, *, chance=None, title=""):
         ax.set(xlim=(0, 1.1 * ticks[-1]), ylim=(0, 100), title=model)
         ax.title.set_fontsize(10)
         ax.xaxis.set_tick_params(labelbottom=True)  # on every panel, also above an empty one
-        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+        handles, labels = ax.get_legend_handles_labels()
+        legend.update(zip(labels, handles))  # each label once, across the panels
     fig.legend(legend.values(), legend.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.9))  # off the data
     for ax in axes.flat[len(by_model):]:
         ax.axis("off")

@@ -225,8 +225,8 @@ def _runtime_text(measured):
         return "—"
     count = measured["models_trained"]
     trained = f", {count} model{'s' if count != 1 else ''} trained" if count else ""
-    gpu = measured.get("device", "cpu").removeprefix("cuda: ")
-    machine = f"{measured['cpus']} CPUs" + (f", {gpu}" if gpu != "cpu" else "")
+    device = measured.get("device", "cpu")
+    machine = f"{measured['cpus']} CPUs" + (f", {device.removeprefix('cuda: ')}" if device != "cpu" else "")
     return f"{measured['seconds'] / 60:.1f} min ({machine}{trained})"
 
 

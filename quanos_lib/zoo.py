@@ -150,14 +150,17 @@ def mpdbm(mnist, scale, seed=0):
     train, val = train_and_validation(mnist.train)
     config = training.TrainConfig(epochs=scale["epochs"], patience=scale["patience"],
                                   snapshot_epochs=tuple(scale["snapshot_epochs"]), seed=seed, **MPDBM_RECIPE)
-    build = functools.partial(models.MPDBM, hidden=tuple(scale["hidden"]), steps=scale["steps"],
-                              visible_mean=train.float().x.flatten(1).mean(0))
+    build = _mpdbm_build(scale, visible_mean=train.float().x.flatten(1).mean(0))
     return training.trained_model("mpdbm", build, train, config, val_split=val)
 
 
 def mpdbm_snapshots(scale, history):
     """``{epoch: MP-DBM}`` from the weights :func:`mpdbm` kept during training."""
-    return _snapshots(functools.partial(models.MPDBM, hidden=tuple(scale["hidden"]), steps=scale["steps"]), history)
+    return _snapshots(_mpdbm_build(scale), history)
+
+
+def _mpdbm_build(scale, **extra):
+    return functools.partial(models.MPDBM, hidden=tuple(scale["hidden"]), steps=scale["steps"], **extra)
 
 
 def _snapshots(build, history):

@@ -36,8 +36,8 @@ def photo_folder(tmp_path):
 
 
 def test_the_papers_eps_is_one_8_bit_step_on_pixels():
-    assert imagenet.PAPER_EPS_PIXELS == 1 / 255
-    assert abs(2 * imagenet.PAPER_EPS_PIXELS - paper.FGSM_EPS_IMAGENET) < 1e-3  # one step of GoogLeNet's [-1, 1]
+    assert paper.FGSM_EPS_IMAGENET_PIXELS == 1 / 255
+    assert abs(2 * paper.FGSM_EPS_IMAGENET_PIXELS - paper.FGSM_EPS_IMAGENET) < 1e-3  # one step of GoogLeNet's [-1, 1]
 
 
 def test_the_photograph_is_prepared_as_the_weights_transforms_do_and_recorded_unverified(photo_folder):
@@ -71,7 +71,7 @@ def test_the_model_takes_pixels_and_normalizes_them_inside(network):
 def test_figure1_is_fgsm_at_the_papers_step(network):
     g = torch.Generator().manual_seed(1)
     x = torch.rand(1, 3, 224, 224, generator=g)
-    eps = imagenet.PAPER_EPS_PIXELS
+    eps = paper.FGSM_EPS_IMAGENET_PIXELS
     panels = imagenet.figure1(network, x, imagenet.PANDA_CLASS, eps=eps)
     moved = panels["adversarial"] - x[0]
     assert moved.abs().max() <= eps + 1e-6
