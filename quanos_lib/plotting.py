@@ -34,9 +34,10 @@ def save_figure(fig, name, profile):
     return png
 
 
-def plain_log_axis(axis):
-    """A log axis labelled with plain numbers (``1, 2, 5, 10, 20, 50``), never ``6x10^1``."""
-    axis.set_major_locator(mticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+def plain_log_axis(axis, subs=(1.0, 2.0, 5.0)):
+    """A log axis labelled with plain numbers (``1, 2, 5, 10, 20, 50``; with ``subs=(1.0,)`` decades only, for
+    wide ranges), never ``6x10^1``."""
+    axis.set_major_locator(mticker.LogLocator(subs=subs))
     axis.set_major_formatter(mticker.FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_formatter(mticker.NullFormatter())
 
@@ -44,6 +45,11 @@ def plain_log_axis(axis):
 def integer_axis(axis):
     """Ticks at whole numbers only (epochs, bits, layers)."""
     axis.set_major_locator(mticker.MaxNLocator(integer=True))
+
+
+def legend_beside(ax, **kwargs):
+    """The legend to the right of ``ax``, off the data (the saved figure's tight box takes it in)."""
+    return ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), **kwargs)
 
 
 def error_and_confidence_vs_eps(curves, *, title=""):
@@ -57,7 +63,7 @@ def error_and_confidence_vs_eps(curves, *, title=""):
         ax_conf.plot(curve["eps"], np.multiply(curve["confidence"], 100), marker="o", label=label)
     ax_err.set(xlabel="eps", ylabel="test error (%)", ylim=(-2, 102), title="error under FGSM")
     ax_conf.set(xlabel="eps", ylabel="mean confidence (%)", ylim=(-2, 102), title="confidence under FGSM")
-    ax_err.legend()
+    legend_beside(ax_conf)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -165,7 +171,7 @@ def outputs_along_direction(eps_values, outputs, true_class, class_names, *, str
     ax.fill_between(eps_values, 0, 1, where=right, color="gray", alpha=0.2, transform=ax.get_xaxis_transform(),
                     label="true class wins")
     ax.set(xlabel="eps along sign(grad_x J)", ylabel="argument to the softmax", title=title)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside the curves
+    legend_beside(ax)
     if strip is not None:
         strip_eps, images = strip
         for image_ax, e, image in zip(below.subplots(1, len(strip_eps)), strip_eps, images):
@@ -197,10 +203,11 @@ def filter_grids(weights, *, units=10, pieces=5, side=28, title=""):
     return fig
 
 
-def grouped_bars(table, *, ylabel, title="", percent=True, logy=False, legend_outside=False, missing=None):
+def grouped_bars(table, *, ylabel, title="", percent=True, logy=False, missing=None):
     """A seaborn bar chart of a wide table: one group of bars per row (on the x axis), one bar per column (the
-    legend); missing values (NaN) draw no bar, and with ``missing`` (e.g. "not reported") that text stands in the
-    empty slot, so that a value nobody gave is not read as a zero. ``legend_outside`` puts the legend to the right."""
+    legend, beside the axes); missing values (NaN) draw no bar, and with ``missing`` (e.g. "not reported") that text
+    stands in the empty slot, so that a value nobody gave is not read as a zero. With three or more bars per group
+    the value labels stand upright, since side by side they would run into each other."""
     long = table.rename_axis(index="row", columns="column").reset_index().melt(
         id_vars="row", var_name="column", value_name="value").dropna()
     if percent:
@@ -208,8 +215,11 @@ def grouped_bars(table, *, ylabel, title="", percent=True, logy=False, legend_ou
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(table) + 2), 4))
     columns = list(table.columns)
     sns.barplot(data=long, x="row", y="value", hue="column", hue_order=columns, order=list(table.index), ax=ax)
+    upright = len(columns) > 2
     for container in ax.containers:
-        ax.bar_label(container, fmt="%.1f" if percent else "%.3g", fontsize=7, padding=1)
+        ax.bar_label(container, fmt="%.1f" if percent else "%.3g", fontsize=7, padding=2, rotation=90 if upright else 0)
+    if upright and not logy:
+        ax.set_ylim(top=1.15 * ax.get_ylim()[1])  # room for the upright labels above the tallest bar
     if missing:
         width = 0.8 / len(columns)  # seaborn's dodge: the group spans 0.8, one slot per column in hue order
         for i, row in enumerate(table.index):
@@ -220,10 +230,41 @@ def grouped_bars(table, *, ylabel, title="", percent=True, logy=False, legend_ou
     ax.set(xlabel="", ylabel=ylabel, title=title, yscale="log" if logy else "linear")
     if logy:
         plain_log_axis(ax.yaxis)
-    ax.legend(title=None)
+    legend_beside(ax, title=None)
     ax.tick_params(axis="x", labelrotation=15)
-    if legend_outside:
-        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ratio_panels(table, *, highlight=None, title=""):
+    """Ratios against a reference (e.g. compression and energy saving of each mapping) as small multiples: one
+    panel per column of ``table``, one horizontal bar per row, drawn from 1× (no change) to its value on a log
+    axis, so that a saving points right and a cost points left; each bar is labelled ``1.62×``
+    (:func:`quanos_lib.results.format_value`). Rows whose label starts with ``highlight`` get the second color."""
+    columns = list(table.columns)
+    ncols = min(2, len(columns))
+    nrows = -(-len(columns) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, (0.28 * len(table) + 1.2) * nrows), sharey=True,
+                             squeeze=False)
+    base, accent = sns.color_palette()[:2]
+    colors = [accent if highlight and str(label).startswith(highlight) else base for label in table.index]
+    rows = np.arange(len(table))
+    values = table.to_numpy(dtype=float)
+    low, high = values.min(), values.max()
+    for ax, column in zip(axes.flat, columns):
+        ratios = table[column].to_numpy(dtype=float)
+        bars = ax.barh(rows, ratios - 1, left=1, color=colors)
+        ax.bar_label(bars, labels=[results.format_value(v, "ratio") for v in ratios], fontsize=7, padding=2)
+        ax.axvline(1, color="0.3", linewidth=0.8)
+        ax.set_xscale("log")
+        plain_log_axis(ax.xaxis, subs=(1.0,))  # ratios span decades: 1, 2, 5 ticks would collide
+        ax.set(xlim=(min(low, 1) / 4, max(high, 1) * 4), title=column)  # room for the labels at both ends
+        ax.title.set_fontsize(10)
+    axes[0][0].set(yticks=rows, yticklabels=[str(label) for label in table.index])
+    axes[0][0].invert_yaxis()  # the table's order, top to bottom (the panels share this axis)
+    for ax in axes.flat[len(columns):]:
+        ax.axis("off")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -245,7 +286,7 @@ def learning_curves(histories, *, title=""):
     ax.set(xlabel="epoch", ylabel="error (%)", yscale="log", title=title)
     plain_log_axis(ax.yaxis)
     integer_axis(ax.xaxis)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside the curves
+    legend_beside(ax)
     fig.tight_layout()
     return fig
 
@@ -266,7 +307,7 @@ def per_layer_lines(series, *, ylabel, title="", logy=False):
     if all(isinstance(value, int) for values in series.values() for value in values.values()):
         integer_axis(ax.yaxis)  # bits
     ax.tick_params(axis="x", labelrotation=60)
-    ax.legend(fontsize=8)
+    legend_beside(ax)
     fig.tight_layout()
     return fig
 
@@ -301,7 +342,7 @@ def removal_curves(curves, *, title=""):
     axes[0].set(xlabel="layers removed", ylabel="accuracy (%)", title="clean")
     axes[1].set(xlabel="layers removed", ylabel="accuracy (%)", title="under FGSM")
     integer_axis(axes[0].xaxis)
-    axes[0].legend(fontsize=8)
+    legend_beside(axes[1])
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -359,25 +400,35 @@ def robustness_front(table, *, robustness, family, costs=("size (kbit)", "energy
 
     ``table``: one row per model (its label), with the cost columns (e.g. from
     :func:`quanos_lib.energy.cost_table`), a ``robustness`` column and a ``family`` column ("homogeneous" rows
-    are joined into a line in order of cost, the front a hybrid model should lie above; other families are
-    points, labelled); ``interval``: optional ``(low column, high column)`` drawn as error bars."""
-    fig, axes = plt.subplots(1, len(costs), figsize=(6 * len(costs), 4.2), squeeze=False)
+    are joined into a line in order of cost, the front a hybrid model should lie above, and labelled along it;
+    every other model is a point with a marker of its own, named in the legend beside the panels, since long
+    labels next to the points would run into each other); ``interval``: optional ``(low column, high column)``
+    drawn as error bars."""
+    fig, axes = plt.subplots(1, len(costs), figsize=(5.5 * len(costs), 4.2), squeeze=False)
     families = list(dict.fromkeys(table[family]))
     colors = dict(zip(families, sns.color_palette()))
+    points = [label for label in table.index if table.at[label, family] != "homogeneous"]
+    markers = dict(zip(points, "osD^vPX*hp<>"))
+
+    def errors(rows):
+        return None if interval is None else np.abs(100 * rows[list(interval)].to_numpy().T - 100 * rows[robustness].to_numpy())
+
     for ax, cost in zip(axes[0], costs):
-        for name in families:
-            rows = table[table[family] == name].sort_values(cost)
-            y = 100 * rows[robustness]
-            errors = None if interval is None else 100 * np.abs(rows[list(interval)].to_numpy().T - y.to_numpy())
-            ax.errorbar(rows[cost], y, yerr=errors, fmt="-o" if name == "homogeneous" else "o", color=colors[name],
-                        capsize=3, label=name)
-            for label, row in rows.iterrows():
+        front = table[table[family] == "homogeneous"].sort_values(cost)
+        if len(front):
+            ax.errorbar(front[cost], 100 * front[robustness], yerr=errors(front), fmt="-o", color=colors["homogeneous"],
+                        capsize=3, label="homogeneous")
+            for label, row in front.iterrows():
                 ax.annotate(str(label), (row[cost], 100 * row[robustness]), textcoords="offset points", xytext=(4, 4),
                             fontsize=7)
+        for label in points:
+            row = table.loc[[label]]
+            ax.errorbar(row[cost], 100 * row[robustness], yerr=errors(row), fmt=markers[label], markersize=7,
+                        color=colors[table.at[label, family]], capsize=3, label=str(label))
         ax.set_xscale("log")
         plain_log_axis(ax.xaxis)
         ax.set(xlabel=f"{cost} (log scale)", ylabel=f"{robustness} (%)")
-    axes[0][0].legend(fontsize=8)
+    legend_beside(axes[0][-1])
     fig.suptitle(title)
     fig.tight_layout()
     return fig

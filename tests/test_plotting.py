@@ -31,8 +31,77 @@ def test_robustness_front_draws_the_homogeneous_line_and_the_hybrid_points():
     size_panel, energy_panel = fig.axes
     line = size_panel.lines[0]
     assert list(line.get_xdata()) == [10.0, 20.0, 40.0] and list(line.get_ydata()) == [20.0, 30.0, 35.0]
-    assert [text.get_text() for text in energy_panel.texts][-1] == "QUANOS eps 8/255"
+    assert [text.get_text() for text in energy_panel.texts] == ["2-bit", "4-bit", "8-bit"]  # along the line only
+    legend = energy_panel.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["homogeneous", "QUANOS eps 8/255"]  # the point's name
+    point = energy_panel.containers[-1].lines[0]  # the data line of its errorbar, not a cap
+    assert list(point.get_xdata()) == [1.2] and list(point.get_ydata()) == pytest.approx([32.0])
     assert size_panel.get_xscale() == "log"
+
+
+def _overlap(a, b):
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _legend_boxes(fig):
+    return [legend.get_window_extent() for legend in fig.legends + [ax.get_legend() for ax in fig.axes] if legend]
+
+
+def test_legends_stand_beside_the_data_never_over_it():
+    import numpy as np
+    import pandas as pd
+    plotting.set_theme()
+    history = {"loss": [1, 1, 1], "train_error": [0.5, 0.3, 0.2], "val_error": [0.6, 0.4, 0.3], "best_epoch": 2}
+    eps_curve = {"eps": [0, 0.1, 0.3], "error": [0.01, 0.9, 1.0], "confidence": [0.99, 0.9, 0.97]}
+    figures = {
+        "bars": plotting.grouped_bars(pd.DataFrame({"a": [0.5, 1.0], "b": [0.9, 1.0], "c": [1.0, np.nan]}, index=["x", "y"]),
+                                      ylabel="%"),
+        "learning curves": plotting.learning_curves({"model": history}),
+        "layers": plotting.per_layer_lines({"eps 1": {"conv1": 16, "conv2": 13}, "eps 2": {"conv1": 15, "conv2": 12}},
+                                           ylabel="bits"),
+        "removal": plotting.removal_curves({"order": {"removed": [0, 1, 2], "clean": [0.9, 0.5, 0.1],
+                                                      "adversarial": [0.1, 0.05, 0.0]}}),
+        "error vs eps": plotting.error_and_confidence_vs_eps({"softmax": eps_curve}),
+    }
+    for name, fig in figures.items():
+        fig.canvas.draw()
+        legends = _legend_boxes(fig)
+        assert legends, name
+        for legend in legends:
+            assert not any(_overlap(legend, ax.get_window_extent()) for ax in fig.axes), name
+        plt.close(fig)
+
+
+def test_three_bars_side_by_side_carry_upright_labels_that_do_not_collide():
+    import pandas as pd
+    plotting.set_theme()
+    table = pd.DataFrame({"noise": [0.0, 1.0], "ours": [0.53, 1.0], "paper": [0.25, 1.0]}, index=["automobile", "frog"])
+    fig = plotting.grouped_bars(table, ylabel="share (%)")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [text for text in ax.texts if text.get_text()]
+    assert sorted(text.get_text() for text in labels) == ["0.0", "100.0", "100.0", "100.0", "25.0", "53.0"]
+    assert all(text.get_rotation() == 90 for text in labels)
+    boxes = [text.get_window_extent() for text in labels]
+    assert not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])  # the three "100.0" above frog
+    assert all(box.y1 <= ax.get_window_extent().y1 for box in boxes)  # inside the axes, under the title
+    plt.close(fig)
+
+
+def test_ratio_panels_draw_each_bar_from_one_times_to_its_ratio():
+    import pandas as pd
+    table = pd.DataFrame({"compression vs 8-bit": [0.25, 4.0, 1.62], "energy saving vs 8-bit": [0.05, 9.0, 1.25]},
+                         index=["32-bit float", "2-bit", "QUANOS"])
+    fig = plotting.ratio_panels(table, highlight="QUANOS")
+    compression, energy = fig.axes
+    bars = compression.patches
+    assert [bar.get_x() for bar in bars] == [1, 1, 1]
+    assert [bar.get_x() + bar.get_width() for bar in bars] == pytest.approx([0.25, 4.0, 1.62])
+    assert [text.get_text() for text in energy.texts] == ["0.05×", "9.00×", "1.25×"]  # results.format_value
+    assert bars[2].get_facecolor() != bars[1].get_facecolor() == bars[0].get_facecolor()  # QUANOS highlighted
+    assert [label.get_text() for label in compression.get_yticklabels()] == ["32-bit float", "2-bit", "QUANOS"]
+    assert compression.get_xscale() == "log"
+    plt.close(fig)
 
 
 def test_learning_curves_read_plainly_log_errors_and_whole_epochs():
