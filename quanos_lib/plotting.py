@@ -5,6 +5,8 @@ the scratch folder: see :func:`quanos_lib.results.output_root`). Dates, software
 varying metadata are left out of both files, so regenerating a figure from the same numbers does not
 change it in git.
 """
+import itertools
+
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
@@ -408,10 +410,12 @@ def robustness_front(table, *, robustness, family, costs=("size (kbit)", "energy
     families = list(dict.fromkeys(table[family]))
     colors = dict(zip(families, sns.color_palette()))
     points = [label for label in table.index if table.at[label, family] != "homogeneous"]
-    markers = dict(zip(points, "osD^vPX*hp<>"))
+    markers = dict(zip(points, itertools.cycle("osD^vPX*hp<>")))
 
-    def errors(rows):
-        return None if interval is None else np.abs(100 * rows[list(interval)].to_numpy().T - 100 * rows[robustness].to_numpy())
+    def errors(rows):  # the interval's distances from the point, in percent
+        if interval is None:
+            return None
+        return 100 * np.abs(rows[list(interval)].to_numpy().T - rows[robustness].to_numpy())
 
     for ax, cost in zip(axes[0], costs):
         front = table[table[family] == "homogeneous"].sort_values(cost)

@@ -36,6 +36,8 @@ def test_robustness_front_draws_the_homogeneous_line_and_the_hybrid_points():
     assert [text.get_text() for text in legend.get_texts()] == ["homogeneous", "QUANOS eps 8/255"]  # the point's name
     point = energy_panel.containers[-1].lines[0]  # the data line of its errorbar, not a cap
     assert list(point.get_xdata()) == [1.2] and list(point.get_ydata()) == pytest.approx([32.0])
+    caps = energy_panel.containers[-1].lines[1]  # its interval, low 0.30 and high 0.34, in percent
+    assert sorted(float(cap.get_ydata()[0]) for cap in caps) == pytest.approx([30.0, 34.0])
     assert size_panel.get_xscale() == "log"
 
 
@@ -54,8 +56,8 @@ def test_legends_stand_beside_the_data_never_over_it():
     history = {"loss": [1, 1, 1], "train_error": [0.5, 0.3, 0.2], "val_error": [0.6, 0.4, 0.3], "best_epoch": 2}
     eps_curve = {"eps": [0, 0.1, 0.3], "error": [0.01, 0.9, 1.0], "confidence": [0.99, 0.9, 0.97]}
     figures = {
-        "bars": plotting.grouped_bars(pd.DataFrame({"a": [0.5, 1.0], "b": [0.9, 1.0], "c": [1.0, np.nan]}, index=["x", "y"]),
-                                      ylabel="%"),
+        "bars": plotting.grouped_bars(pd.DataFrame({"a": [0.5, 1.0], "b": [0.9, 1.0], "c": [1.0, np.nan]},
+                                                   index=["x", "y"]), ylabel="%"),
         "learning curves": plotting.learning_curves({"model": history}),
         "layers": plotting.per_layer_lines({"eps 1": {"conv1": 16, "conv2": 13}, "eps 2": {"conv1": 15, "conv2": 12}},
                                            ylabel="bits"),
