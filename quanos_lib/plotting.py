@@ -13,7 +13,7 @@ import numpy as np
 import seaborn as sns
 
 from . import evaluation, results
-from .profiles import eps_text
+from .profiles import eps_text, whole_8bit_steps
 
 PNG_METADATA = {"Software": None}
 PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None}
@@ -253,8 +253,7 @@ def ratio_panels(table, *, highlight=None, title=""):
     rows = np.arange(len(table))
     values = table.to_numpy(dtype=float)
     low, high = values.min(), values.max()
-    for ax, column in zip(axes.flat, columns):
-        ratios = table[column].to_numpy(dtype=float)
+    for ax, column, ratios in zip(axes.flat, columns, values.T):
         bars = ax.barh(rows, ratios - 1, left=1, color=colors)
         ax.bar_label(bars, labels=[results.format_value(v, "ratio") for v in ratios], fontsize=7, padding=2)
         ax.axvline(1, color="0.3", linewidth=0.8)
@@ -364,7 +363,7 @@ def accuracy_vs_eps(curves, *, chance=None, title=""):
                              squeeze=False)
     every_eps = sorted({eps for curve in curves.values() for eps in curve})
     # CIFAR's eps are whole 8-bit steps, read as k/255 on a symlog axis; MNIST's (0.1, 0.25, ...) as they are
-    steps = all(abs(255 * e - round(255 * e)) < 1e-6 for e in every_eps)
+    steps = all(whole_8bit_steps(e) for e in every_eps)
     scale, unit = (255, "eps (x 1/255)") if steps else (1, "eps")
     ticks = [scale * e for e in every_eps]
     palette = dict(zip(["PGD", "transfer", "FGSM"], sns.color_palette()))

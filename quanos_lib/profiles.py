@@ -176,10 +176,14 @@ NOTES = {
 def eps_text(eps):
     """An eps as a reader knows it: a short decimal as it is (0.25, 0.2), else ``8/255`` where it is a whole
     number of 8-bit steps, else the number."""
-    steps = eps * 255
-    if round(eps, 4) != eps and abs(steps - round(steps)) < 1e-6:
-        return f"{round(steps)}/255"
+    if round(eps, 4) != eps and whole_8bit_steps(eps):
+        return f"{round(eps * 255)}/255"
     return f"{eps:g}"
+
+
+def whole_8bit_steps(eps):
+    """Whether ``eps`` is a whole number of 8-bit pixel steps, k/255 (CIFAR's eps are; MNIST's 0.1, 0.25 are not)."""
+    return abs(eps * 255 - round(eps * 255)) < 1e-6
 
 
 class UnknownProfileError(ValueError):
