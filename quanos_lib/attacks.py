@@ -14,33 +14,38 @@ default, so they remain images; ``clip=None`` gives the paper's unclipped ``x + 
 This module only makes adversarial examples; what they do to a model is measured by
 :mod:`quanos_lib.evaluation`.
 """
+import contextlib
+
 import torch
 
 from . import models
 
 
-def fgsm(model, x, y, eps, *, targeted=False, clip=(0.0, 1.0), loss_fn=None):
+def fgsm(model, x, y, eps, *, targeted=False, clip=(0.0, 1.0), loss_fn=None, eval_mode=True):
     """Fast gradient sign method (Goodfellow et al., 2015): ``x + eps * sign(grad_x J(x, y))``.
 
     ``targeted=True`` treats ``y`` as the target classes and steps *down* the loss toward them.
     ``loss_fn(outputs, y)`` defaults to the model's own loss (:func:`quanos_lib.models.loss`:
     cross-entropy for softmax classifiers), summed so that tiny per-example gradients keep their sign.
+    ``eval_mode=False`` differentiates the model in the mode it is in (in training mode: with dropout, a fresh mask),
+    for an adversarial training objective that takes the gradient of the dropout cost itself; never for scoring.
     Returns a new tensor on the model's device; for ``eps == 0`` it equals ``x``.
     """
     device = models.device(model, default=x.device)
     x = x.detach().to(device)
     if eps == 0:
         return x.clone()
-    step = eps * _loss_gradient(model, x, y.to(device), loss_fn).sign()
+    step = eps * _loss_gradient(model, x, y.to(device), loss_fn, eval_mode=eval_mode).sign()
     x_adv = x - step if targeted else x + step
     return x_adv.clamp_(*clip) if clip is not None else x_adv
 
 
-def _loss_gradient(model, x, y, loss_fn=None, *, with_outputs=False):
-    """grad_x of the summed loss, in eval mode, with respect to the input only (parameters keep no .grad);
-    with ``with_outputs``, also the model's (detached) outputs at ``x``."""
+def _loss_gradient(model, x, y, loss_fn=None, *, with_outputs=False, eval_mode=True):
+    """grad_x of the summed loss, in eval mode (or, with ``eval_mode=False``, in the model's own mode), with respect
+    to the input only (parameters keep no .grad); with ``with_outputs``, also the model's (detached) outputs at ``x``."""
     loss_fn = loss_fn or (lambda outputs, target: models.loss(model, outputs, target, reduction="sum"))
-    with models.eval_mode(model), torch.enable_grad():  # also inside a caller's no_grad block
+    mode = models.eval_mode(model) if eval_mode else contextlib.nullcontext()
+    with mode, torch.enable_grad():  # also inside a caller's no_grad block
         x_in = x.clone().requires_grad_(True)
         outputs = model(x_in)
         (grad,) = torch.autograd.grad(loss_fn(outputs, y), x_in)

@@ -15,8 +15,10 @@ import torch
 
 from . import data
 
-# Bump when a change to the training code makes earlier checkpoints stale.
-CACHE_VERSION = 1
+# Bump when a change to the training code makes earlier checkpoints stale. 2: the schedules as pylearn2 computes them
+# (a linear decay reaches its final rate in its last epoch; the momentum ramp of MomentumAdjustor) and the continued
+# phase of the maxout protocol as mnist_pi_continued.yaml runs it (schedules resumed, MatchChannel's stop rule).
+CACHE_VERSION = 2
 
 
 def cache_dir():

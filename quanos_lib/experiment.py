@@ -76,6 +76,7 @@ class Run:
     def __init__(self, profile, group, dataset, seed=0, variant=None):
         self.profile = profiles.get(profile)
         self.name, self.scale, self.seed, self.variant = self.profile.name, self.profile[group], seed, variant
+        training.pin_threads()  # $QUANOS_THREADS (set by the runner), else torch's default; every result records it
         training.seed_everything(seed)
         plotting.set_theme()
         with warnings.catch_warnings():  # shown as a banner below, without the warning's machine path
@@ -86,7 +87,7 @@ class Run:
 
     def describe(self):
         return (f"**Profile `{self.name}`** — {self.profile.note} Seed {self.seed}. "
-                f"Computed on: {training.device_name()}."
+                f"Computed on: {training.device_name()} ({training.compute_info()['threads']} CPU threads)."
                 f"{f' Variant: `{self.variant}`.' if self.variant else ''} The outputs below come from this profile; "
                 f"to run another, set `profile` in the parameters cell or run `./reproduce.sh --profile <name>`."
                 f"\n\n{data_text(self.data.info)}\n\n"
@@ -114,6 +115,7 @@ class Run:
                            setup={"scale": self.scale, **shared_setup, "models": models},
                            data=(data or self.data).info, seed=self.seed, seconds=seconds,
                            training_seconds=training_seconds, notes=notes, device=training.device_name(),
+                           compute=training.compute_info(),
                            part=".".join(name for name in (part, self.variant) if name) or None)
             self.recorded.append(exp_id)
         show(results.scorecard_markdown(self.name, list(exp_ids)))

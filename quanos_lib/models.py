@@ -107,16 +107,25 @@ class RBFNetwork(nn.Module):
     falls far below 1/10 on inputs far from every prototype. Trained one-vs-rest:
     ``-log p_y - sum_{j != y} log(1 - p_j)``. ``forward`` returns ``log p``.
     Prototypes start at 0.5 and precisions at 1/50, which puts a typical digit's scores inside (0, 1).
+    ``precision="scalar"`` gives each class one precision for all its pixels instead (``beta_i``, an isotropic RBF),
+    the variant notebook 04 sets beside the scored one.
     """
 
-    def __init__(self, in_features=784, classes=10, init_beta=1 / 50):
+    def __init__(self, in_features=784, classes=10, init_beta=1 / 50, precision="diagonal"):
         super().__init__()
+        if precision not in ("diagonal", "scalar"):
+            raise ValueError(f"precision must be 'diagonal' or 'scalar', not {precision!r}")
+        self.precision = precision
         self.prototypes = nn.Parameter(torch.full((classes, in_features), 0.5))
-        self.log_beta = nn.Parameter(torch.full((classes, in_features), math.log(init_beta)))
+        width = in_features if precision == "diagonal" else 1
+        self.log_beta = nn.Parameter(torch.full((classes, width), math.log(init_beta)))
+
+    def extra_repr(self):  # part of the checkpoint key
+        return f"precision={self.precision}"
 
     def forward(self, x):
         x = x.flatten(1)
-        beta = self.log_beta.exp()
+        beta = self.log_beta.exp().expand_as(self.prototypes)
         # sum_d beta (x - w)^2, expanded into matrix products instead of an N x classes x D tensor
         weighted_distance = (x * x) @ beta.T - 2 * x @ (beta * self.prototypes).T \
             + (beta * self.prototypes ** 2).sum(1)

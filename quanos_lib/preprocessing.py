@@ -10,8 +10,11 @@
 
 FGSM's eps (0.1 for F3) is measured in this preprocessed space, as in the paper (its pixels have a
 standard deviation of about 0.5 there). Written by hand because neither torchvision nor torch offers
-ZCA whitening or pylearn2's GCN; the fit is cached next to the checkpoints, keyed by the data.
+ZCA whitening or pylearn2's GCN; the fit is cached next to the checkpoints, keyed by the data. Both the fit and its
+application run on one CPU thread (:func:`one_thread`): their bytes enter the conv maxout's checkpoint key.
 """
+import contextlib
+
 import torch
 
 from . import checkpoints, data
@@ -77,10 +80,24 @@ class _Holder(torch.nn.Module):
         self.zca.load_state_dict(state)
 
 
+@contextlib.contextmanager
+def one_thread():
+    """Run the block on one CPU thread. Why: a matrix product sums in an order that depends on torch's thread count,
+    so the ZCA and the preprocessed images (whose bytes key the conv maxout's checkpoint) would differ between a 1- and
+    a 2-thread run; on one thread they are the same whatever count the run was given."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def fitted_zca(train_images, filter_bias=ZCA_FILTER_BIAS):
     """The ZCA fitted on GCN-normalized ``train_images`` (float in [0, 1]), from the cache if present."""
     def fit(holder):
-        holder.zca.fit(global_contrast_normalize(train_images))
+        with one_thread():
+            holder.zca.fit(global_contrast_normalize(train_images))
         return {}
     key = {"name": "zca", "filter_bias": filter_bias, "gcn_scale": GCN_SCALE, "train": train_images}
     holder, _ = checkpoints.load_or_train("zca", key, lambda: _Holder(ZCA(filter_bias)), fit)
@@ -88,8 +105,9 @@ def fitted_zca(train_images, filter_bias=ZCA_FILTER_BIAS):
 
 
 def preprocess(images, zca):
-    """GCN then ZCA: float images in [0, 1] -> the maxout paper's input space."""
-    return zca(global_contrast_normalize(images))
+    """GCN then ZCA: float images in [0, 1] -> the maxout paper's input space (on one thread: :func:`one_thread`)."""
+    with one_thread():
+        return zca(global_contrast_normalize(images))
 
 
 def for_display(z, zca):

@@ -35,7 +35,9 @@ _LINEAR_FULL_DATA = {
 # adversarially trained) get the full caps; the noise-trained (F12), L1 (F5) and sigmoid-top (F17) networks get
 # `short_epochs` / `short_continue_epochs` and the ensemble's members `ensemble_epochs` / ...: the same rule, a
 # smaller cap. PGD (`pgd_steps`, random start) and the masking checks' eps grid (`masking_eps`, on `masking_size` random
-# test images; None: all) are ours (notebook 03).
+# test images; None: all) are ours (notebook 03). F6's comparison over seeds (`f6_seeds`) pairs each seed's naive and
+# adversarially trained network at the ensemble's caps (the naive ones are the ensemble's members); F5's L1 halves are
+# scored over `l1_seeds` by probes of `l1_probe_epochs` epochs each.
 _MAXOUT_COMMON = {
     "eps": FGSM_EPS_MNIST, "clip": FGSM_CLIP, "train_size": None, "test_size": None,
     "eps_curve": [round(0.025 * i, 3) for i in range(13)],
@@ -44,14 +46,16 @@ _MAXOUT_COMMON = {
     "rbf_epochs": 200, "rbf_patience": 20,
     "pgd_steps": 40, "masking_eps": [0.0, 0.1, 0.25, 0.3, 0.5], "masking_size": None,
     "rubbish_samples": 10000,
-    "ensemble_size": 12,
+    "ensemble_size": 12, "ensemble_sizes": [1, 2, 4, 12],
+    "f6_seeds": [0, 1, 2], "l1_seeds": [0, 1, 2], "l1_probe_epochs": 10,
 }
 
-# Notebook 05 (conv maxout on CIFAR-10). `lr_decay_epochs` / `momentum_epochs`: where the paper's
-# schedules (linear decay to 1% by epoch 500, momentum 0.5 -> 0.65 by epoch 250) end; shorter runs
-# compress them into the epochs they have.
+# Notebook 05 (conv maxout on CIFAR-10). `lr_decay_epochs` / `momentum_epochs`: the epochs in which the paper's
+# schedules reach their final values (cifar10.yaml's LinearDecayOverEpoch to 1% with saturate 500 and MomentumAdjustor
+# 0.5 -> 0.65 with saturate 250 reach them in epochs 501 and 251: its 474 epochs never reach 1%); shorter runs compress
+# them into the epochs they have. `targeted_eps`: the step sizes of F18's targeted step against eps.
 _CONV_COMMON = {"eps": FGSM_EPS_CIFAR10, "eps_curve": [0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3],
-                "rubbish_samples": 1000, "targeted_samples": 1000}
+                "rubbish_samples": 1000, "targeted_samples": 1000, "targeted_eps": [0.025, 0.05, 0.1, 0.2, 0.4]}
 
 # Notebook 08 (Figure 1: one panda photograph, GoogLeNet's ImageNet weights): the same at every profile, since it
 # trains nothing. `eps`: the paper's 0.007 on GoogLeNet's [-1, 1] inputs, one 8-bit step, i.e. 1/255 on pixels in
@@ -98,14 +102,16 @@ SCALES = {
         "maxout": {"eps": FGSM_EPS_MNIST, "clip": FGSM_CLIP, "train_size": 2000, "test_size": 500,
                    "eps_curve": [0.0, 0.1, 0.25], "f19_points": 31, "l1_coefficients": [0.0025, 0.0001], "rbf_epochs": 1,
                    "rbf_patience": 1, "pgd_steps": 3, "masking_eps": [0.0, 0.25, 0.5], "masking_size": None, "rubbish_samples": 1000,
-                   "ensemble_size": 3, "units": 240, "epochs": 1, "patience": 100, "continue_epochs": 1,
+                   "ensemble_size": 3, "ensemble_sizes": [1, 3], "f6_seeds": [0, 1], "l1_seeds": [0, 1],
+                   "l1_probe_epochs": 1,
+                   "units": 240, "epochs": 1, "patience": 100, "continue_epochs": 1,
                    "short_epochs": 1, "short_continue_epochs": 0, "ensemble_epochs": 1, "ensemble_continue_epochs": 0,
                    # the 1600-unit runs (F7, F8) only at smoke (to test the code) and full
                    "units_large": 400, "large_seeds": [0], "large_epochs": 1, "large_continue_epochs": 1},
         "conv_maxout": {**_CONV_COMMON, "train_size": 500, "test_size": 200, "width": 0.1, "epochs": 1,
                         "lr_decay_epochs": 1, "momentum_epochs": 1, "eps_curve": [0.0, 0.1],
                         "paper_init": False, "conv_lr_scale": 1.0, "lr": 0.05,
-                        "rubbish_samples": 100, "targeted_samples": 20},
+                        "rubbish_samples": 100, "targeted_samples": 20, "targeted_eps": [0.1]},
         "imagenet": _IMAGENET,
         "mpdbm": {**_MPDBM_COMMON, "train_size": 2000, "test_size": 500, "hidden": [50, 100], "steps": 3, "epochs": 2,
                   "patience": 1, "snapshot_epochs": [1, 2]},
@@ -150,9 +156,9 @@ SCALES = {
                    "short_epochs": 1000, "short_continue_epochs": 500, "ensemble_epochs": 1000,
                    "ensemble_continue_epochs": 500,
                    "units_large": 1600, "large_seeds": [0, 1, 2, 3, 4], "large_epochs": 1000,
-                   "large_continue_epochs": 500},
+                   "large_continue_epochs": 500, "f6_seeds": [0, 1, 2, 3, 4], "l1_seeds": [0, 1, 2, 3, 4]},
         "conv_maxout": {**_CONV_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 474,
-                        "lr_decay_epochs": 500, "momentum_epochs": 250, "paper_init": True, "conv_lr_scale": 0.05,
+                        "lr_decay_epochs": 501, "momentum_epochs": 251, "paper_init": True, "conv_lr_scale": 0.05,
                         "lr": 0.17},
         "imagenet": _IMAGENET,
         "mpdbm": {**_MPDBM_COMMON, "train_size": None, "test_size": None, "epochs": 500, "patience": 25,

@@ -280,7 +280,7 @@ def _update_readme(profile):
     README.write_text(_replace_between(text, RUNTIMES_START, RUNTIMES_END, runtimes_markdown()))
 
 
-def run(profile, only=None, out=None):
+def run(profile, only=None, out=None, threads=None):
     import papermill  # imported here so that a usage error costs no import time
     from papermill.exceptions import PapermillExecutionError
 
@@ -297,8 +297,10 @@ def run(profile, only=None, out=None):
     # Progress bars inside the notebooks would be stored as widgets that no static viewer can show;
     # the runner prints its own progress instead.
     os.environ["TQDM_DISABLE"] = "1"
-    from .training import device_name  # torch, imported once the usage is known to be right
+    from .training import device_name, pin_threads  # torch, imported once the usage is known to be right
     device = device_name()
+    # One thread count for every notebook of the run (trained weights depend on it; results record it).
+    os.environ["QUANOS_THREADS"] = str(pin_threads(threads))
     os.environ["QUANOS_CODE_VERSION"] = results.code_version()  # before the run rewrites any notebook
     if in_place and os.environ["QUANOS_CODE_VERSION"].endswith("+dirty"):
         print("warning: quanos_lib/ or notebooks/ have uncommitted changes, so the results will name no commit "

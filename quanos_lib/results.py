@@ -109,13 +109,14 @@ def _measured(value):
 
 
 def record(exp_id, profile, metrics, *, setup, data, seed, seconds, training_seconds=None, notes=None, part=None,
-           device=None):
+           device=None, compute=None):
     """Write ``results/<profile>/<exp_id>.json`` (``<exp_id>.<part>.json`` for one part of an experiment
     that two notebooks share, e.g. F5's linear and maxout parts) and return its path.
 
     ``metrics`` maps a metric name to our value; the paper's claim for that metric (if it has one)
     is stored beside it. ``setup`` is the scale and configuration, ``data`` the dataset's ``info``, ``device``
-    what it was computed on (``training.device_name``).
+    what it was computed on (``training.device_name``), ``compute`` what a CPU result also depends on
+    (``training.compute_info``: torch's version and threads, the BLAS, the instruction set).
     """
     if exp_id not in PAPER:
         raise KeyError(f"unknown experiment id {exp_id!r}")
@@ -126,6 +127,7 @@ def record(exp_id, profile, metrics, *, setup, data, seed, seconds, training_sec
                            **({"claim": claims[name].text()} if name in claims else {})}
                     for name, value in metrics.items()},
         "setup": setup, "data": data, "seed": seed, **({"device": device} if device else {}),
+        **({"compute": compute} if compute else {}),
         "seconds": round(float(seconds), 2),
         **({"training_seconds": round(float(training_seconds), 2)} if training_seconds is not None else {}),
         "code_version": code_version(),

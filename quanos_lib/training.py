@@ -3,13 +3,16 @@
 
 :func:`train` is SGD with momentum over in-memory tensors, with
 
-- schedules (pylearn2's): learning rate ``max(lr / lr_decay**t, lr_min)`` at step t, or a linear decay
-  to ``lr * lr_linear_final`` by epoch ``lr_linear_epochs``; momentum rising linearly from ``momentum``
-  to ``momentum_final`` by epoch ``momentum_epochs``; a module with an ``lr_scale`` attribute learns at
-  that multiple of the rate (the conv layers of the conv maxout network);
+- schedules, as pylearn2 computes them (:func:`learning_rate`, :func:`momentum`): learning rate
+  ``max(lr / lr_decay**t, lr_min)`` at step t (``ExponentialDecay``), or falling linearly from ``lr`` in the first
+  epoch to ``lr * lr_linear_final`` in epoch ``lr_linear_epochs`` and after (``LinearDecayOverEpoch``); momentum
+  rising linearly from ``momentum`` to ``momentum_final``, reached in epoch ``momentum_epochs`` (``MomentumAdjustor``);
+  a module with an ``lr_scale`` attribute learns at that multiple of the rate (the conv layers of the conv maxout
+  network);
 - the FGSM paper's adversarial objective ``alpha * J(x, y) + (1 - alpha) * J(x_fgsm, y)`` with
   ``x_fgsm`` recomputed from the current model at every mini-batch and treated as a constant
-  (no gradient through the sign); choice: it is computed with the model in eval mode (no dropout).
+  (no gradient through the sign); choice: it is computed with the model in eval mode (no dropout), or, with
+  ``adv_dropout``, in training mode (the gradient of the dropout objective itself, a fresh dropout mask);
   ``adv_kind="sign_noise"`` / ``"uniform_noise"`` replace ``x_fgsm`` by ``x`` plus random ``+-eps``
   sign noise / ``U(-eps, eps)`` noise (F12), keeping the clean term (the same alpha); ``adv_kind="pgd"``
   by PGD with ``adv_steps`` steps and a random start drawn anew for every mini-batch (Madry et al., 2018;
@@ -19,7 +22,8 @@
   step; a module with a ``max_norm`` attribute uses its own limit;
 - optional data augmentation on tensors: random crops after zero padding, and horizontal flips;
 - early stopping on a validation split (best epoch kept; optionally on its FGSM error, as for F8),
-  then optionally continued training on train + validation (the maxout paper's protocol);
+  then optionally continued training on train + validation (the maxout paper's protocol, as its pylearn2 files
+  run it: :func:`continued_config`, and the stop rule of :func:`train`'s ``match``);
 - a seed that fixes everything.
 
 :func:`trained_model` wraps it with :mod:`quanos_lib.checkpoints`, so a model is trained once per
@@ -31,6 +35,7 @@ import copy
 import dataclasses
 import os
 import random
+import re
 import time
 
 import numpy as np
@@ -52,6 +57,26 @@ def seed_everything(seed):
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def pin_threads(threads=None):
+    """Fix torch's CPU threads for this process to ``threads``, else ``$QUANOS_THREADS``, else torch's default (one
+    per core), and return the count. Trained weights depend on it (a reduction splits its sums by thread), so the
+    runner sets one count for every notebook it runs and every result records it (:func:`compute_info`)."""
+    threads = threads or int(os.environ.get("QUANOS_THREADS") or 0) or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return threads
+
+
+def compute_info():
+    """What a CPU result depends on beyond profile, seed and code: torch's version and threads, the BLAS it calls and
+    the instruction set its kernels use (``{"torch": "2.14.1", "threads": 2, "blas": "mkl", "cpu_capability":
+    "AVX512"}``)."""
+    build = torch.__config__.show()
+    found = {key: re.search(pattern, build) for key, pattern in
+             (("blas", r"BLAS_INFO=(\w+)"), ("cpu_capability", r"CPU capability usage: (\w+)"))}
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            **{key: match.group(1) if match else "unknown" for key, match in found.items()}}
+
+
 def default_device():
     """Where models train: the GPU when there is one."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -71,15 +96,16 @@ class TrainConfig:
     lr_decay: float = 1.0            # lr at step t: max(lr / lr_decay**t, lr_min)
     lr_min: float = 0.0
     lr_linear_final: float = None    # else: lr falls linearly to lr * lr_linear_final ...
-    lr_linear_epochs: int = 1        # ... by this epoch
+    lr_linear_epochs: int = 1        # ... reached in this epoch (1-based; the first epoch runs at lr)
     momentum: float = 0.0
     momentum_final: float = None     # None: constant momentum
-    momentum_epochs: int = 1         # momentum reaches momentum_final at this epoch
+    momentum_epochs: int = 1         # momentum_final is reached in this epoch (1-based)
     adv_alpha: float = None          # None: clean training; else alpha*J(x) + (1-alpha)*J(x_perturbed)
     adv_eps: float = paper.FGSM_EPS_MNIST
     adv_clip: tuple = (0.0, 1.0)     # None: the paper's unclipped perturbation
     adv_kind: str = "fgsm"           # "fgsm", "pgd", or random "sign_noise" / "uniform_noise" of size eps
     adv_steps: int = 7               # PGD's steps when adv_kind="pgd"
+    adv_dropout: bool = False        # FGSM's gradient in training mode (dropout on) instead of eval mode
     l1: float = 0.0                  # L1 penalty on the first layer's weight
     max_col_norm: float = None       # max L2 norm of each unit's incoming weights
     augment_padding: int = 0         # random crops of the zero-padded image (0: none)
@@ -116,8 +142,8 @@ def first_layer(model):
 
 def perturb(model, x, y, config):
     """The perturbed batch of the training objective: FGSM, or random noise of size ``adv_eps``."""
-    if config.adv_kind == "fgsm":
-        return attacks.fgsm(model, x, y, config.adv_eps, clip=config.adv_clip)  # detached: a constant
+    if config.adv_kind == "fgsm":  # detached: a constant
+        return attacks.fgsm(model, x, y, config.adv_eps, clip=config.adv_clip, eval_mode=not config.adv_dropout)
     if config.adv_kind == "pgd":  # its random start from the seeded global generator: a new one per batch
         return attacks.pgd(model, x, y, config.adv_eps, steps=config.adv_steps, clip=config.adv_clip,
                            seed=int(torch.randint(2 ** 31 - 1, (), device="cpu")))  # a seed, from the CPU's generator
@@ -160,25 +186,71 @@ def _validate(model, split, config):
         measured = (split if config.val_adv_eps is None else
                     evaluation.attacked(model, split, config.val_adv_eps, clip=config.adv_clip, **attack))
         error = evaluation.evaluate(model, measured)["error"]
-        dev = models.device(model)
-        with torch.no_grad():  # FGSM inside the objective still takes its gradient
-            total = sum(_objective(model, xb.to(dev), yb.to(dev), config)[0].item() * len(yb)
-                        for xb, yb in split.batches(1000))
-    return error, total / len(split)
+        return error, _mean_objective(model, split, config)
 
 
-def _momentum(config, epoch):
+def _mean_objective(model, split, config):
+    """The training objective's mean over ``split``, no step taken, in the mode the model is in."""
+    dev = models.device(model)
+    with torch.no_grad():  # FGSM inside the objective still takes its gradient
+        return sum(_objective(model, xb.to(dev), yb.to(dev), config)[0].item() * len(yb)
+                   for xb, yb in split.batches(1000)) / len(split)
+
+
+def monitored_objective(model, split, config):
+    """The training objective over ``split`` as pylearn2's monitor measures it after an epoch (its ``*_objective``
+    channels: the training cost's expression, dropout included, over the whole split): the quantity the continued
+    phase's stop rule compares (:func:`train`'s ``match``). Its random draws (dropout masks, noise) come from a fork of
+    the generators, so measuring leaves the training's random stream as it was."""
+    dev = models.device(model)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        was_training = model.training
+        model.train()
+        try:
+            return _mean_objective(model, split, config)
+        finally:
+            model.train(was_training)
+
+
+def momentum(config, epoch):
+    """The momentum of the 0-based ``epoch``: pylearn2's ``MomentumAdjustor(start=1, saturate=momentum_epochs - 1)``
+    (the maxout paper's ``start: 1, saturate: 250`` is ``momentum_epochs=251``): ``momentum`` in the first two epochs,
+    then rising linearly to ``momentum_final``, reached in epoch ``momentum_epochs`` (1-based) and kept."""
     if config.momentum_final is None:
         return config.momentum
-    progress = min(epoch / max(config.momentum_epochs, 1), 1.0)
+    ramp = config.momentum_epochs - 2  # pylearn2's saturate - start
+    if ramp <= 0:  # pylearn2's saturate == start: the final value from that epoch on
+        progress = 1.0 if epoch >= config.momentum_epochs - 1 else 0.0
+    else:
+        progress = min(max((epoch - 1) / ramp, 0.0), 1.0)
     return config.momentum + progress * (config.momentum_final - config.momentum)
 
 
-def _learning_rate(config, step, epoch):
+def learning_rate(config, step, epoch):
+    """The learning rate of the 0-based ``step`` in the 0-based ``epoch``: ``max(lr / lr_decay**step, lr_min)``
+    (pylearn2's ``ExponentialDecay``), or with ``lr_linear_final`` pylearn2's
+    ``LinearDecayOverEpoch(start=1, saturate=lr_linear_epochs - 1, decay_factor=lr_linear_final)``: ``lr`` in the
+    first epoch, falling by equal steps to ``lr * lr_linear_final``, reached in epoch ``lr_linear_epochs`` (1-based:
+    the last epoch of a run with ``lr_linear_epochs = epochs``) and kept (the maxout paper's ``saturate: 500`` is
+    ``lr_linear_epochs=501``)."""
     if config.lr_linear_final is not None:
-        progress = min(epoch / max(config.lr_linear_epochs, 1), 1.0)
+        span = config.lr_linear_epochs - 1  # pylearn2's saturate
+        progress = 1.0 if span <= 0 else min(epoch / span, 1.0)
         return config.lr * (1 - progress * (1 - config.lr_linear_final))
     return max(config.lr / config.lr_decay ** step, config.lr_min)
+
+
+def continued_config(config, history):
+    """The configuration of the continued phase after early stopping, as the maxout paper's
+    ``mnist_pi_continued.yaml`` sets it: it starts from the kept epoch's weights with the schedules where they stood
+    there (that file's learning rate 0.0615 and momentum 0.694 are the values after 243 epochs): the learning rate of
+    the next step, decaying on by the same factor per step (a linear decay holds that rate), and that epoch's momentum,
+    held (the file has no ``MomentumAdjustor``). No early stopping: :func:`train`'s ``match`` ends it."""
+    kept = history["best_epoch"] + 1  # epochs finished at the kept point
+    return dataclasses.replace(
+        config, lr=learning_rate(config, history["best_step"], kept), lr_linear_final=None,
+        momentum=momentum(config, kept), momentum_final=None, patience=None, val_adv_eps=None, continue_epochs=0,
+        snapshot_epochs=())
 
 
 def _param_groups(model):
@@ -200,15 +272,19 @@ def _apply_max_norm(model, max_norm):
             module.weight.copy_(torch.renorm(module.weight, 2, 0, limit))
 
 
-def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=None, progress=True):
+def train(model, train_split, config, *, val_split=None, match=None, epochs=None, progress=True):
     """Train ``model`` in place on ``train_split`` (a :class:`quanos_lib.data.Split`).
 
     With ``val_split``, the epoch with the lowest validation error is kept (early stopping after
-    ``config.patience`` epochs without improvement). ``stop_loss`` ends training once the epoch's
-    training loss falls to it; ``epochs`` overrides ``config.epochs``.
+    ``config.patience`` epochs without improvement). ``match``: ``(split, target)``, stop once the objective on
+    ``split`` measured after an epoch (:func:`monitored_objective`) has fallen to ``target`` (pylearn2's
+    ``MatchChannel``, the continued phase's rule); ``epochs`` overrides ``config.epochs``.
     Returns the history: per epoch ``loss``, ``train_error`` (running over the epoch, clean inputs,
-    in training mode), ``val_error`` and ``val_loss`` (with a validation split), ``lr``, ``momentum``;
-    ``best_epoch`` / ``best_val_loss``; and ``snapshots``: ``{epoch: state dict}`` for ``config.snapshot_epochs``.
+    in training mode), ``val_error`` and ``val_loss`` (with a validation split, eval mode), ``lr``, ``momentum``;
+    ``best_epoch`` (0-based), ``best_step`` (the steps taken by its end) and ``best_val_loss``; with
+    ``config.continue_epochs``, ``best_train_objective``, the monitored objective on ``train_split`` at the kept epoch
+    (the continued phase's target); with ``match``, ``match_objective`` per epoch; and ``snapshots``:
+    ``{epoch: state dict}`` for ``config.snapshot_epochs``; ``threads``, torch's CPU threads (the weights depend on it).
     """
     seed_everything(config.seed)
     dev = default_device()
@@ -218,22 +294,25 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
     shuffle = torch.Generator().manual_seed(config.seed)
     augment = torch.Generator().manual_seed(config.seed + 1)
     history = {"loss": [], "train_error": [], "val_error": [], "val_loss": [], "lr": [], "momentum": [],
-               "best_epoch": None, "best_val_loss": None, "snapshots": {}}
+               "best_epoch": None, "best_step": None, "best_val_loss": None, "snapshots": {},
+               "threads": torch.get_num_threads()}
+    if match is not None:
+        history["match_objective"] = []
     best_error, best_state, since_best, step = float("inf"), None, 0, 0
     quiet = not progress or progress_disabled()
     bar = tqdm(range(config.epochs if epochs is None else epochs), desc="training", unit="epoch", leave=False,
                disable=quiet)
     for epoch in bar:
         model.train()
-        momentum = _momentum(config, epoch)
+        epoch_momentum = momentum(config, epoch)
         loss_sum, wrong, seen = 0.0, 0, 0
         for x, y in train_split.batches(config.batch_size, shuffle=True, generator=shuffle):
             if config.augment_padding or config.augment_flip:
                 x = data.random_crop_flip(x, config.augment_padding, config.augment_flip, augment)
             x, y = x.to(dev), y.to(dev)
-            lr = _learning_rate(config, step, epoch)
+            lr = learning_rate(config, step, epoch)
             for group in optimizer.param_groups:
-                group["lr"], group["momentum"] = lr * group["lr_scale"], momentum
+                group["lr"], group["momentum"] = lr * group["lr_scale"], epoch_momentum
             loss, outputs = _objective(model, x, y, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -246,7 +325,7 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
         history["loss"].append(loss_sum / seen)
         history["train_error"].append(wrong / seen)
         history["lr"].append(lr)
-        history["momentum"].append(momentum)
+        history["momentum"].append(epoch_momentum)
         if epoch + 1 in config.snapshot_epochs:
             history["snapshots"][str(epoch + 1)] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         if val_split is not None:
@@ -255,14 +334,18 @@ def train(model, train_split, config, *, val_split=None, stop_loss=None, epochs=
             history["val_loss"].append(val_loss)
             if val_error < best_error:
                 best_error, best_state, since_best = val_error, copy.deepcopy(model.state_dict()), 0
-                history["best_epoch"], history["best_val_loss"] = epoch, val_loss
+                history["best_epoch"], history["best_step"], history["best_val_loss"] = epoch, step, val_loss
+                if config.continue_epochs:  # the continued phase's target, measured as its stop rule measures
+                    history["best_train_objective"] = monitored_objective(model, train_split, config)
             else:
                 since_best += 1
             bar.set_postfix(val_error=f"{val_error:.4f}")
             if config.patience is not None and since_best >= config.patience:
                 break
-        if stop_loss is not None and history["loss"][-1] <= stop_loss:
-            break
+        if match is not None:
+            history["match_objective"].append(monitored_objective(model, match[0], config))
+            if history["match_objective"][-1] <= match[1]:
+                break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -292,8 +375,11 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
     """``build()`` seeded with ``config.seed`` and trained on ``train_split``, or the cached copy.
 
     With ``val_split``: early stopping on it, then, if ``config.continue_epochs``, training goes on over
-    ``train_split`` + ``val_split`` until the training loss falls to the best validation loss (or the
-    epochs run out): the maxout paper's protocol. Its history is ``history["continued"]``.
+    ``train_split`` + ``val_split`` from the kept epoch, its schedules where they stood there (:func:`continued_config`),
+    until the objective on ``val_split`` falls to the one ``train_split`` had at the kept epoch, both measured as
+    pylearn2's monitor does (:func:`monitored_objective`), or the epochs run out: the maxout paper's protocol, as its
+    ``mnist_pi_continued.yaml`` runs it (``MatchChannel`` of ``valid_objective`` against the first run's
+    ``train_objective``). Its history is ``history["continued"]``.
     The cache key is the model's architecture, ``config`` and the exact training (and validation)
     tensors, so a model is reused only when it would be trained identically.
     ``start``: the state dict ``build()`` loads when it continues from trained weights (fine-tuning);
@@ -319,7 +405,8 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
         history = train(model, train_split, config, val_split=val_split, progress=progress)
         if val_split is not None and config.continue_epochs:
             everything = data.Split(torch.cat([train_split.x, val_split.x]), torch.cat([train_split.y, val_split.y]))
-            history["continued"] = train(model, everything, config, stop_loss=history["best_val_loss"],
+            history["continued"] = train(model, everything, continued_config(config, history),
+                                         match=(val_split, history["best_train_objective"]),
                                          epochs=config.continue_epochs, progress=progress)
         history["seconds"] = time.perf_counter() - start
         return history

@@ -61,8 +61,9 @@ from .paper import ADV_ALPHA, FGSM_CLIP, FGSM_EPS_MNIST
 from .profiles import eps_text
 
 LINEAR_RECIPE = {"batch_size": 100, "lr": 0.1, "momentum": 0.5}
+# mnist_pi.yaml's MomentumAdjustor(start=1, saturate=250): 0.7 reached in epoch 251 (training.momentum)
 MAXOUT_RECIPE = {"batch_size": 100, "lr": 0.1, "lr_decay": 1.000004, "lr_min": 1e-6, "momentum": 0.5,
-                 "momentum_final": 0.7, "momentum_epochs": 250, "max_col_norm": 1.9365}
+                 "momentum_final": 0.7, "momentum_epochs": 251, "max_col_norm": 1.9365}
 RBF_RECIPE = {"batch_size": 100, "lr": 1.0, "momentum": 0.5}
 MPDBM_RECIPE = {"batch_size": 100, "lr": 0.01, "momentum": 0.9}
 VGG_RECIPE = {"batch_size": 128, "lr": 0.05, "lr_linear_final": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
@@ -111,22 +112,30 @@ def _linear(name, build, split, scale, seed, epochs=None, objective=None):
     return training.trained_model(name, build, train, config, val_split=val if epochs is None else None)
 
 
-def maxout(mnist, scale, variant="naive", *, seed=0, l1=0.0, top="softmax", units=None, budget=None, epochs=None,
-           continue_epochs=None, val_adv_eps=None):
-    """A maxout network trained with one of :data:`MAXOUT_VARIANTS`, optionally with L1 weight decay on
-    its first layer, a sigmoid top, another width, or early stopping on the validation set's FGSM error
-    (``val_adv_eps``, as for F8). Its epoch caps are the scale's ``epochs`` / ``continue_epochs``, or with
-    ``budget="short"`` (``"ensemble"``) its ``short_epochs`` / ``short_continue_epochs`` (``ensemble_...``);
-    ``epochs`` / ``continue_epochs`` override them."""
+def maxout(mnist, scale, variant="naive", *, seed=0, top="softmax", units=None, budget=None, epochs=None,
+           continue_epochs=None, **changes):
+    """A maxout network trained with one of :data:`MAXOUT_VARIANTS`, optionally with a sigmoid top, another width, or
+    ``changes`` to its training configuration: ``l1`` (L1 weight decay on its first layer), ``val_adv_eps`` (early
+    stopping on the validation set's FGSM error, as for F8), ``adv_dropout`` (the objective's FGSM point computed with
+    dropout on). Its epoch caps are the scale's ``epochs`` / ``continue_epochs``, or with ``budget="short"``
+    (``"ensemble"``) its ``short_epochs`` / ``short_continue_epochs`` (``ensemble_...``); ``epochs`` /
+    ``continue_epochs`` override them."""
     prefix = f"{budget}_" if budget else ""
     train, val = train_and_validation(mnist.train)
     config = training.TrainConfig(
         epochs=scale[f"{prefix}epochs"] if epochs is None else epochs, patience=scale["patience"],
         continue_epochs=scale[f"{prefix}continue_epochs"] if continue_epochs is None else continue_epochs,
-        l1=l1, val_adv_eps=val_adv_eps, seed=seed, **MAXOUT_RECIPE, **MAXOUT_VARIANTS[variant])
+        seed=seed, **MAXOUT_RECIPE, **MAXOUT_VARIANTS[variant], **changes)
     units = units or scale["units"]
     build = functools.partial(models.MaxoutMLP, units=units, top=top)
     return training.trained_model(f"maxout{units}_{variant}", build, train, config, val_split=val)
+
+
+def l1_probe(mnist, scale, l1, seed=0):
+    """F5's short probe of L1 weight decay at coefficient ``l1``: the naive maxout recipe with the penalty on its first
+    layer for ``scale["l1_probe_epochs"]`` epochs, no continued phase (whether a coefficient collapses the network is
+    decided within a few epochs: notebook 03)."""
+    return maxout(mnist, scale, seed=seed, l1=l1, epochs=scale["l1_probe_epochs"], continue_epochs=0)
 
 
 def maxout_ensemble(mnist, scale):
@@ -137,11 +146,14 @@ def maxout_ensemble(mnist, scale):
     return models.Ensemble([model for model, _ in members]).eval(), [history for _, history in members]
 
 
-def rbf_network(mnist, scale, seed=0):
-    """The shallow RBF network of F13/F17, early-stopped on the validation split."""
+def rbf_network(mnist, scale, seed=0, precision="diagonal"):
+    """The shallow RBF network of F13/F17 (``precision="scalar"``: its isotropic variant), early-stopped on the
+    validation split."""
     train, val = train_and_validation(mnist.train)
     config = training.TrainConfig(epochs=scale["rbf_epochs"], patience=scale["rbf_patience"], seed=seed, **RBF_RECIPE)
-    return training.trained_model("rbf_network", models.RBFNetwork, train, config, val_split=val)
+    name = "rbf_network" if precision == "diagonal" else f"rbf_network_{precision}"
+    return training.trained_model(name, functools.partial(models.RBFNetwork, precision=precision), train, config,
+                                  val_split=val)
 
 
 def mpdbm(mnist, scale, seed=0):

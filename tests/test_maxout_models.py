@@ -99,6 +99,7 @@ def test_two_phase_training_continues_on_train_plus_validation():
                                             val_split=val, progress=False)
     assert len(history["val_loss"]) == 3 and history["best_val_loss"] == history["val_loss"][history["best_epoch"]]
     assert 1 <= len(history["continued"]["loss"]) <= 2
+    assert len(history["continued"]["loss"]) == len(history["continued"]["match_objective"])
 
 
 def test_conv_maxout_layer_is_the_max_of_its_pieces_then_pooled():
@@ -128,7 +129,7 @@ def test_per_module_max_norm_and_linear_learning_rate_decay():
     history = training.train(model, split, config, progress=False)
     assert model.h0.conv.weight.flatten(1).norm(dim=1).max() <= 0.9 + 1e-5
     assert model.h1.conv.weight.flatten(1).norm(dim=1).max() <= 1.9365 + 1e-5
-    assert history["lr"] == pytest.approx([0.05, 0.05 * (1 - 0.5 * 0.99), 0.0005])
+    assert history["lr"] == pytest.approx([0.05, 0.0005, 0.0005])  # the final rate in epoch lr_linear_epochs
 
 
 def test_random_crop_flip_moves_whole_images_and_keeps_them_otherwise():

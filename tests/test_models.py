@@ -46,3 +46,14 @@ def test_reestimated_batch_norm_statistics_are_those_of_the_given_images():
     # torch's cumulative average of each batch's (unbiased) variance
     assert torch.allclose(model[2].running_var, torch.stack([f.var(0) for f in features.split(100)]).mean(0), atol=1e-5)
     assert not model.training and model[2].momentum == 0.1  # mode and momentum as they were
+
+
+def test_rbf_network_with_one_precision_per_class_is_isotropic():
+    rbf = models.RBFNetwork(in_features=4, classes=2, precision="scalar")
+    with torch.no_grad():
+        rbf.prototypes.copy_(torch.tensor([[0.0, 0, 0, 0], [1, 1, 1, 1]]))
+        rbf.log_beta.copy_(torch.log(torch.tensor([[2.0], [0.5]])))
+    x = torch.tensor([[1.0, 0, 0, 0]])
+    assert torch.allclose(rbf(x), torch.tensor([[-2.0 * 1, -0.5 * 3]]))  # -beta_i * ||x - w_i||^2
+    assert rbf.log_beta.shape == (2, 1) and "precision=scalar" in repr(rbf)
+    assert models.RBFNetwork(in_features=4).log_beta.shape == (10, 4)

@@ -56,3 +56,20 @@ def test_fitted_zca_is_cached(monkeypatch):
     assert torch.equal(first.matrix, again.matrix) and torch.equal(first.mean, again.mean)
     assert torch.allclose(preprocessing.preprocess(images, again),
                           again(preprocessing.global_contrast_normalize(images)))
+
+
+def test_zca_and_preprocessing_give_the_same_bytes_whatever_the_thread_count(tmp_path, monkeypatch):
+    """Their bytes key the conv maxout's checkpoint; ZCA.fit itself differs between 1 and 2 threads (a matrix product
+    sums by thread), so the cached fit and the preprocessing run on one thread."""
+    images = torch.rand(3000, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    threads, made = torch.get_num_threads(), {}
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            monkeypatch.setenv("QUANOS_CACHE", str(tmp_path / f"cache{count}"))  # fitted anew, not read back
+            zca = preprocessing.fitted_zca(images)
+            made[count] = (zca.matrix, preprocessing.preprocess(images[:100], zca))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(made[1][0], made[2][0]) and torch.equal(made[1][1], made[2][1])
+    assert torch.get_num_threads() == threads  # one_thread restores the count

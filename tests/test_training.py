@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -63,14 +64,85 @@ def test_max_col_norm_is_enforced_after_every_step():
     assert model.linear.weight.norm(dim=1).max() <= 0.5 + 1e-5
 
 
-def test_schedules_decay_learning_rate_and_raise_momentum():
+def _pylearn2_linear_decay(count, start, saturate, decay_factor, init_lr):
+    """pylearn2's LinearDecayOverEpoch.current_lr (training_algorithms/sgd.py), ``count`` epochs finished."""
+    step = (init_lr - init_lr * decay_factor) / (saturate - start + 1)
+    if count >= start:
+        return init_lr - step * (count - start + 1) if count < saturate else init_lr * decay_factor
+    return init_lr
+
+
+def _pylearn2_momentum(count, start, saturate, init_momentum, final_momentum):
+    """pylearn2's MomentumAdjustor.current_momentum (training_algorithms/learning_rule.py)."""
+    w = saturate - start
+    if w == 0:
+        return final_momentum if count >= start else init_momentum
+    alpha = min(max(float(count - start) / float(w), 0.0), 1.0)
+    return init_momentum * (1 - alpha) + alpha * final_momentum
+
+
+def test_linear_decay_is_pylearn2s_and_reaches_its_final_rate_in_the_last_epoch_of_its_span():
+    for span in (2, 3, 5, 20, 501):  # 501: the maxout paper's cifar10.yaml, saturate 500
+        config = training.TrainConfig(epochs=span, lr=0.17, lr_linear_final=0.01, lr_linear_epochs=span)
+        rates = [training.learning_rate(config, 0, epoch) for epoch in range(span + 3)]
+        assert rates == pytest.approx([_pylearn2_linear_decay(c, 1, span - 1, 0.01, 0.17) for c in range(span + 3)])
+        assert rates[0] == 0.17 and rates[span - 1] == pytest.approx(0.0017) and rates[-1] == pytest.approx(0.0017)
+    # ... and a real run of 5 epochs takes its last one at 1% of the base rate
     training.seed_everything(0)
-    model = models.SoftmaxRegression(in_features=16, classes=2)
-    config = training.TrainConfig(epochs=4, batch_size=50, lr=0.1, lr_decay=1.01, lr_min=0.095,
-                                  momentum=0.5, momentum_final=0.7, momentum_epochs=2)
-    history = training.train(model, _toy_split(), config, progress=False)
-    assert history["momentum"] == [0.5, 0.6, 0.7, 0.7]
+    history = training.train(models.SoftmaxRegression(in_features=16, classes=2), _toy_split(),
+                             training.TrainConfig(epochs=5, batch_size=50, lr=0.1, lr_linear_final=0.01,
+                                                  lr_linear_epochs=5), progress=False)
+    assert history["lr"] == pytest.approx([0.1, 0.07525, 0.0505, 0.02575, 0.001])
+
+
+def test_momentum_ramp_is_pylearn2s_momentum_adjustor():
+    for reached in (2, 3, 5, 251):  # 251: the maxout paper's mnist_pi.yaml, start 1, saturate 250
+        config = training.TrainConfig(epochs=1, momentum=0.5, momentum_final=0.7, momentum_epochs=reached)
+        ours = [training.momentum(config, epoch) for epoch in range(reached + 3)]
+        assert ours == pytest.approx([_pylearn2_momentum(c, 1, reached - 1, 0.5, 0.7) for c in range(reached + 3)])
+        assert ours[reached - 1] == pytest.approx(0.7) and ours[reached - 2] < 0.7
+    training.seed_everything(0)
+    config = training.TrainConfig(epochs=5, batch_size=50, lr=0.1, lr_decay=1.01, lr_min=0.095,
+                                  momentum=0.5, momentum_final=0.7, momentum_epochs=4)
+    history = training.train(models.SoftmaxRegression(in_features=16, classes=2), _toy_split(), config, progress=False)
+    assert history["momentum"] == pytest.approx([0.5, 0.5, 0.6, 0.7, 0.7])
     assert history["lr"][0] < 0.1 and history["lr"][-1] == 0.095
+
+
+def test_continued_phase_resumes_the_schedules_where_the_kept_epoch_left_them():
+    config = training.TrainConfig(epochs=300, lr=0.1, lr_decay=1.000004, lr_min=1e-6, momentum=0.5,
+                                  momentum_final=0.7, momentum_epochs=251, patience=100, continue_epochs=50)
+    history = {"best_epoch": 242, "best_step": 243 * 500}  # mnist_pi.yaml's first run: kept after 243 epochs
+    continued = training.continued_config(config, history)
+    # mnist_pi_continued.yaml starts at exactly these values
+    assert continued.lr == pytest.approx(0.0615082606673, rel=1e-6)
+    assert continued.momentum == pytest.approx(0.694376766682, rel=2e-6) and continued.momentum_final is None  # float32
+    assert continued.lr_decay == config.lr_decay and continued.patience is None and continued.continue_epochs == 0
+
+
+def test_continued_phase_stops_when_the_validation_objective_reaches_the_kept_training_objective():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(400, 1, 4, 4, generator=g)
+    split = data.Split(x, (x.flatten(1)[:, :8].sum(1) > x.flatten(1)[:, 8:].sum(1)).long())
+    train, val = split.holdout(100)
+    config = training.TrainConfig(epochs=4, batch_size=50, lr=0.5, continue_epochs=30)
+    model, history = training.trained_model("continued", lambda: models.SoftmaxRegression(16, 2), train, config,
+                                            val_split=val, progress=False)
+    target, measured = history["best_train_objective"], history["continued"]["match_objective"]
+    assert len(measured) < 30 and measured[-1] <= target < min(measured[:-1], default=float("inf"))
+    # the target is the objective of the kept weights on the training images, as the monitor measures it
+    assert measured[-1] == pytest.approx(training.monitored_objective(model, val, config))
+
+
+def test_measuring_the_monitored_objective_leaves_the_random_stream_as_it_was(tiny_mlp):
+    split = data.Split(torch.rand(64, 1, 4, 4), torch.randint(0, 3, (64,)))
+    config = training.TrainConfig(epochs=1)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    first = training.monitored_objective(tiny_mlp, split, config)  # dropout on: it draws masks ...
+    assert torch.equal(torch.rand(3), expected)  # ... from a fork of the generator
+    assert first != training.monitored_objective(tiny_mlp.eval(), split, config) and not tiny_mlp.training
 
 
 def test_early_stopping_keeps_the_best_epoch():
