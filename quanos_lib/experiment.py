@@ -125,7 +125,7 @@ class Run:
         show(results.scorecard_markdown(self.name, list(dict.fromkeys(ids or self.recorded))))
 
     def save(self, fig, name):
-        """Save a figure as ``figures/<name>.png`` and ``.pdf`` (with the run's variant in the name)."""
+        """Save a figure as ``figures/<profile>/<name>.png`` and ``.pdf`` (with the run's variant in the name)."""
         plotting.save_figure(fig, name + self._suffix(), self.name)
 
 

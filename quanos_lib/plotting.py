@@ -1,6 +1,6 @@
 """One look for every figure, and saving that gives byte-identical files on a rerun.
 
-``save_figure(fig, name, profile)`` writes ``figures/<name>.png`` and ``.pdf`` (for ``smoke``, into
+``save_figure(fig, name, profile)`` writes ``figures/<profile>/<name>.png`` and ``.pdf`` (for ``smoke``, into
 the scratch folder: see :func:`quanos_lib.results.output_root`). Dates, software versions and other
 varying metadata are left out of both files, so regenerating a figure from the same numbers does not
 change it in git.
@@ -27,7 +27,8 @@ def set_theme():
 
 
 def save_figure(fig, name, profile):
-    """Write ``<figures>/<name>.png`` and ``.pdf`` deterministically; returns the PNG path."""
+    """Write ``figures/<profile>/<name>.png`` and ``.pdf`` (:func:`quanos_lib.results.figures_dir`)
+    deterministically; returns the PNG path."""
     folder = results.figures_dir(profile)
     folder.mkdir(parents=True, exist_ok=True)
     png = folder / f"{name}.png"

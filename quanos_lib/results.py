@@ -22,7 +22,7 @@ shows only results that changed.
 
 Where outputs go: ``$QUANOS_OUT`` if set (``reproduce.sh --out``); else, for ``smoke``, a scratch
 folder in the temp directory (smoke never touches committed files); else the project's own
-``results/<profile>/`` and ``figures/``.
+``results/<profile>/`` and ``figures/<profile>/``.
 """
 import json
 import math
@@ -57,7 +57,7 @@ def over_seeds(values):
 
 
 def output_root(profile):
-    """The folder under which ``results/`` and ``figures/`` of this profile are written."""
+    """The folder under which ``results/<profile>/`` and ``figures/<profile>/`` of this profile are written."""
     if os.environ.get("QUANOS_OUT"):
         return pathlib.Path(os.environ["QUANOS_OUT"]).expanduser().resolve()
     if profile == "smoke":
@@ -70,7 +70,8 @@ def results_dir(profile):
 
 
 def figures_dir(profile):
-    return output_root(profile) / "figures"
+    """``figures/<profile>/`` under the output root: one folder per profile, like ``results/<profile>/``."""
+    return output_root(profile) / "figures" / profile
 
 
 def code_version():

@@ -29,4 +29,4 @@ def test_notebook_07_runs_on_cifar100_and_records_its_results_beside_cifar10s(tm
     assert q4["data"]["name"] == "CIFAR-100 (unverified copy)" and q4["part"] == "cifar100"
     assert set(q4["metrics"]) >= {"pgd_area_gain_vs_8bit_cifar100", "clean_accuracy_vs_8bit_ours_cifar100"}
     assert not (out / "results" / "smoke" / "Q4.json").exists()  # CIFAR-10's result is left alone
-    assert (out / "figures" / "Q4_robustness_cifar100.png").exists()
+    assert (out / "figures" / "smoke" / "Q4_robustness_cifar100.png").exists()

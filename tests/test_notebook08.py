@@ -61,4 +61,4 @@ def test_notebook_08_runs_and_records_f21(tmp_path, monkeypatch):
     assert len(f21["setup"]["image_sha256"]) == 64 and not f21["data"]["verified"]
     curve = json.loads((out / "results" / "smoke" / "F21.curve.json").read_text())
     assert "flip_eps" in curve["metrics"]
-    assert (out / "figures" / "F21_panda_gibbon.png").exists() and (out / "figures" / "F21_confidence_vs_eps.png").exists()
+    assert (out / "figures" / "smoke" / "F21_panda_gibbon.png").exists() and (out / "figures" / "smoke" / "F21_confidence_vs_eps.png").exists()

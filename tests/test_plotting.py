@@ -19,7 +19,8 @@ def test_save_figure_is_byte_identical_on_rerun(tmp_path, monkeypatch):
     png_b = plotting.save_figure(_figure(), "demo", "cpu")
     assert png_a.read_bytes() == png_b.read_bytes()
     assert png_a.with_suffix(".pdf").read_bytes() == png_b.with_suffix(".pdf").read_bytes()
-    assert png_a.parent == tmp_path / "a" / "figures"
+    assert png_a.parent == tmp_path / "a" / "figures" / "cpu"  # one folder per profile, like results/<profile>/
+    assert plotting.save_figure(_figure(), "demo", "full").parent == tmp_path / "b" / "figures" / "full"
 
 
 def test_robustness_front_draws_the_homogeneous_line_and_the_hybrid_points():
