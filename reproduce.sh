@@ -1,23 +1,41 @@
 #!/usr/bin/env bash
 # Regenerate every notebook, figure and result of the companion, or run the test suite.
 #
-#   ./reproduce.sh [--profile auto|smoke|cpu|full] [--only 01,03] [--out DIR]
+#   ./reproduce.sh [--profile auto|smoke|cpu|full] [--only 01,03] [--out DIR] [--threads N]
+#   ./reproduce.sh --check cpu|full [--only 01,03] [--threads N] [--keep]
 #   ./reproduce.sh --test        unit tests + nbval over every notebook at the smoke profile
-#   ./reproduce.sh --setup       only create/refresh .venv (what the two commands above do first)
+#   ./reproduce.sh --setup       only create/refresh .venv (what the commands above do first)
 #
-# Both create or reuse .venv, install the project into it (editable) and register its Jupyter
+# In place, each profile writes its own files: cpu's notebooks replace notebooks/, full's go to
+# notebooks/full/; figures go to figures/<profile>/, results to results/<profile>/. smoke and --out DIR
+# write under a scratch folder instead.
+# --threads N    torch's CPU threads for every notebook of the run (a positive integer; default
+#                $QUANOS_THREADS, else one per core); trained weights depend on it, every result records it.
+# --check P      rerun the chosen notebooks at profile P into a fresh scratch folder, with threads pinned to
+#                the count the committed results recorded, and compare every metric of the results with the
+#                committed results/P/: one line per file (identical, the metrics that differ, missing, or
+#                skipped when computed on another kind of device). Exit 0 if every compared file is
+#                identical, else 1. --keep keeps the scratch folder. It uses the checkpoint cache
+#                ($QUANOS_CACHE): point that at an empty folder to check from scratch.
+#
+# All of them create or reuse .venv, install the project into it (editable) and register its Jupyter
 # kernel "quanos", so papermill and nbval run the notebooks in the project's own environment.
 set -uo pipefail
 cd "$(dirname "$0")"
 
-USAGE="usage: ./reproduce.sh [--profile auto|smoke|cpu|full] [--only 01,03] [--out DIR] | --test | --setup"
+USAGE="usage: ./reproduce.sh [--profile auto|smoke|cpu|full] [--only 01,03] [--out DIR] [--threads N] | --check cpu|full [--only 01,03] [--threads N] [--keep] | --test | --setup"
 die() { echo "$*" >&2; exit 2; }
 
-mode=run profile=auto only="" out=""
+mode=run profile=auto profile_given="" only="" out="" threads="" check="" keep=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --profile) [ $# -ge 2 ] || die "$USAGE"; profile=$2; shift 2 ;;
-    --profile=*) profile=${1#*=}; shift ;;
+    --profile) [ $# -ge 2 ] || die "$USAGE"; profile=$2; profile_given=1; shift 2 ;;
+    --profile=*) profile=${1#*=}; profile_given=1; shift ;;
+    --threads) [ $# -ge 2 ] || die "$USAGE"; threads=$2; shift 2 ;;
+    --threads=*) threads=${1#*=}; shift ;;
+    --check) [ $# -ge 2 ] || die "$USAGE"; mode=check; check=$2; shift 2 ;;
+    --check=*) mode=check; check=${1#*=}; shift ;;
+    --keep) keep=1; shift ;;
     --only) [ $# -ge 2 ] || die "$USAGE"; only=$2; shift 2 ;;
     --only=*) only=${1#*=}; shift ;;
     --out) [ $# -ge 2 ] || die "$USAGE"; out=$2; shift 2 ;;
@@ -30,6 +48,13 @@ while [ $# -gt 0 ]; do
 done
 case "$profile" in auto|smoke|cpu|full) ;; *) die "$USAGE" ;; esac
 [[ -z "$only" || "$only" =~ ^[0-9]{2}(,[0-9]{2})*$ ]] || die "$USAGE"
+[[ -z "$threads" || "$threads" =~ ^[1-9][0-9]*$ ]] || die "$USAGE"
+if [ "$mode" = check ]; then
+  case "$check" in cpu|full) ;; *) die "$USAGE" ;; esac
+  [ -z "$profile_given" ] && [ -z "$out" ] || die "$USAGE"  # a check reruns into its own scratch folder
+else
+  [ -z "$keep" ] || die "$USAGE"
+fi
 
 setup() {
   local python=${PYTHON:-python3}
@@ -61,14 +86,22 @@ case "$mode" in
     scratch=$(mktemp -d -t quanos-test-XXXXXX)
     # nbval runs every notebook as committed, with the parameters cell's profile "auto" resolved to
     # smoke through QUANOS_PROFILE; outputs, results, figures and checkpoints go to the scratch folder.
+    # notebooks/full/ holds the committed outputs of profile full, run at an older commit: not collected.
     QUANOS_PROFILE=smoke QUANOS_OUT="$scratch" QUANOS_CACHE="$scratch/checkpoints" TQDM_DISABLE=1 \
-      .venv/bin/python -m pytest tests notebooks --nbval-lax --nbval-kernel-name quanos -p no:cacheprovider
+      .venv/bin/python -m pytest tests notebooks --ignore=notebooks/full --nbval-lax --nbval-kernel-name quanos \
+      -p no:cacheprovider
     status=$?
     rm -rf "$scratch"
     exit $status ;;
-  run)
-    args=(--profile "$profile")
+  run|check)
+    if [ "$mode" = check ]; then
+      args=(--check "$check")
+      [ -n "$keep" ] && args+=(--keep)
+    else
+      args=(--profile "$profile")
+      [ -n "$out" ] && args+=(--out "$out")
+    fi
     [ -n "$only" ] && args+=(--only "$only")
-    [ -n "$out" ] && args+=(--out "$out")
+    [ -n "$threads" ] && args+=(--threads "$threads")
     exec .venv/bin/python -m quanos_lib.reproduce "${args[@]}" ;;
 esac

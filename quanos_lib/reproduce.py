@@ -1,12 +1,19 @@
 """The runner behind ``./reproduce.sh``: execute the numbered notebooks with papermill, in order.
 
-    python -m quanos_lib.reproduce --profile cpu --only 01,03 [--out DIR]
+    python -m quanos_lib.reproduce --profile cpu --only 01,03 [--out DIR] [--threads N]
+    python -m quanos_lib.reproduce --check cpu [--only 01,03] [--threads N] [--keep]
 
 - Passes ``profile`` (resolved: never ``auto``) to each notebook's ``parameters`` cell and runs it
   in the project's own Jupyter kernel (``quanos``, registered by ``reproduce.sh``).
-- ``cpu``/``full``: executed notebooks replace the committed ones, figures go to ``figures/``,
-  results to ``results/<profile>/``. ``smoke`` (or any run with ``--out``) writes everything under a
-  scratch folder and never touches committed files.
+- Each profile has its own place, so that no profile's run overwrites another's: in place, ``cpu``'s executed
+  notebooks replace the committed ``notebooks/`` and ``full``'s go to ``notebooks/full/`` (:func:`notebooks_dir`;
+  both run with ``notebooks/`` as their working folder); figures go to ``figures/<profile>/``, results to
+  ``results/<profile>/``. ``smoke`` (or any run with ``--out``) writes everything under a scratch folder and never
+  touches committed files.
+- One thread count for every notebook of a run (``--threads``, else ``$QUANOS_THREADS``, else torch's default):
+  trained weights depend on it, and every result records it.
+- ``--check PROFILE`` reruns the chosen notebooks into a fresh scratch folder and compares every metric of the
+  results they write with the committed ones (:func:`check`, :func:`compare_results`).
 - A notebook is written in place only after it has run to the end; on a failure the runner names the
   notebook and the failing cell's error, keeps everything finished so far, and exits with status 1.
 - A notebook listed in ``VARIANTS`` runs once more per variant, with extra parameters, into its own
@@ -27,6 +34,7 @@
   run-time tables.
 """
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -58,10 +66,27 @@ class UsageError(ValueError):
     pass
 
 
+def writes_in_place(profile, out=None):
+    """Whether a run replaces committed files: ``cpu`` and ``full`` without ``--out``."""
+    return out is None and profile != "smoke"
+
+
+def notebooks_dir(profile, out=None):
+    """Where the executed notebooks of a run of ``profile`` go. In place, ``cpu``'s replace the committed ones in
+    ``notebooks/`` and ``full``'s go to ``notebooks/full/`` (its committed outputs), so neither overwrites the other;
+    with ``out`` (``--out``), ``<out>/notebooks/``; for ``smoke``, ``notebooks/`` under its scratch output root."""
+    if out is not None:
+        return pathlib.Path(out).resolve() / "notebooks"
+    if not writes_in_place(profile):
+        return results.output_root(profile) / "notebooks"
+    return NOTEBOOKS if profile == "cpu" else NOTEBOOKS / profile
+
+
 def select_notebooks(only=None):
     """The numbered notebooks to run, in order; ``only`` is a list of prefixes such as ``["01", "03"]``.
 
-    The scorecard notebook (99) always runs last, since it summarizes whatever just ran.
+    The scorecard notebook (99) always runs last, since it summarizes whatever just ran. Only ``notebooks/`` itself
+    holds sources: ``notebooks/full/`` holds the executed outputs of profile ``full``.
     """
     every = sorted(nb for nb in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if nb.stem not in VARIANT_OUTPUTS)
     if not only:
@@ -287,10 +312,10 @@ def run(profile, only=None, out=None, threads=None):
     profile = profiles.resolve(profile)
     os.environ["QUANOS_PROFILE"] = profile  # the kernels resolve the same profile, whatever the notebook says
     chosen = select_notebooks(only)
-    in_place = out is None and profile != "smoke"
+    in_place = writes_in_place(profile, out)
     if out is not None:
         os.environ["QUANOS_OUT"] = str(pathlib.Path(out).resolve())
-    target_dir = NOTEBOOKS if in_place else results.output_root(profile) / "notebooks"
+    target_dir = notebooks_dir(profile, out)
     target_dir.mkdir(parents=True, exist_ok=True)
     # In place, a notebook is executed into a scratch folder and moved over the committed one on success.
     staging = pathlib.Path(tempfile.mkdtemp(prefix="quanos-run-")) if in_place else target_dir
@@ -354,15 +379,230 @@ def run(profile, only=None, out=None, threads=None):
     return 0
 
 
+IDENTICAL, DIFFERS, MISSING, SKIPPED = "identical", "differs", "missing", "skipped"  # what a check finds per file
+CHECKED_PROFILES = ("cpu", "full")  # the profiles whose results are committed
+
+
+@dataclasses.dataclass
+class Comparison:
+    """One result file of a check: its ``status``; for ``differs``, ``differences`` as ``(metric, committed,
+    rerun)``; for ``missing`` and ``skipped``, a ``note`` saying why."""
+    status: str
+    differences: list = dataclasses.field(default_factory=list)
+    note: str = ""
+
+    def line(self, name):
+        if self.status == DIFFERS:
+            return f"{name}: " + "; ".join(f"{metric}: {_shown(old)} -> {_shown(new)}"
+                                          for metric, old, new in self.differences)
+        return f"{name}: {self.status}" + (f" ({self.note})" if self.note else "")
+
+
+_ABSENT = object()  # a metric (or one of its stored fields) that one side lacks
+
+
+def _shown(value):
+    return "absent" if value is _ABSENT else json.dumps(value)
+
+
+def device_kind(device):
+    """``"cpu"`` or ``"cuda"``: the kind of a recorded device (``"cuda: NVIDIA H100 80GB HBM3"`` is ``cuda``)."""
+    return device.split(":", 1)[0].strip()
+
+
+def _same_kind(entry, device):
+    """Whether a result was computed on ``device``'s kind of device (one that records no device counts as such)."""
+    return not entry.get("device") or device_kind(entry["device"]) == device_kind(device)
+
+
+def _skipped(entry):
+    return Comparison(SKIPPED, note=f"computed on {entry['device']}, compared only on a "
+                                    f"{device_kind(entry['device'])} machine")
+
+
+def _result_files(folder):
+    """``{file name: entry}`` of the result files in ``folder`` (``_runtimes.json`` and the like left out)."""
+    if not folder.is_dir():
+        return {}
+    return {path.name: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))
+            if not path.name.startswith("_")}
+
+
+def _metric_differences(committed, rerun):
+    """``(metric, committed, rerun)`` for every stored measurement that differs: the value, and for a metric over
+    seeds its interval, seed count and per-seed values (the paper's value and claim are not measurements)."""
+    differences = []
+    for name in dict.fromkeys([*committed, *rerun]):
+        old, new = committed.get(name), rerun.get(name)
+        if old is None or new is None:
+            differences.append((name, _ABSENT if old is None else old.get("value"),
+                                _ABSENT if new is None else new.get("value")))
+            continue
+        for field in dict.fromkeys([*old, *new]):
+            if field in ("paper", "claim") or old.get(field, _ABSENT) == new.get(field, _ABSENT):
+                continue
+            label = name if field == "value" else f"{name} ({field})"
+            differences.append((label, old.get(field, _ABSENT), new.get(field, _ABSENT)))
+    return differences
+
+
+def compare_results(committed_dir, rerun_dir, profile, *, expected=None, device=None):
+    """Compare the results a rerun wrote with the committed ones: ``committed_dir`` and ``rerun_dir`` are the folders
+    that hold ``results/<profile>/`` (the project, and the rerun's ``--out``). Returns ``{file name: Comparison}``,
+    sorted by name, for every result file of the rerun and every committed one in ``expected`` (file names; None:
+    every committed file). Stored values must be exactly equal (they are rounded to 6 decimals when stored).
+
+    ``missing``: a file one side lacks. ``skipped``: the committed file was computed on another kind of device than
+    ``device`` (default: this machine's, ``training.device_name()``), whose floating point differs: it is compared
+    only on a machine of its kind. A committed file that records no device (older files) is compared."""
+    if device is None:
+        from .training import device_name
+        device = device_name()
+    committed = _result_files(pathlib.Path(committed_dir) / "results" / profile)
+    rerun = _result_files(pathlib.Path(rerun_dir) / "results" / profile)
+    names = set(rerun) | (set(committed) if expected is None else set(expected))
+    found = {}
+    for name in sorted(names):
+        old, new = committed.get(name), rerun.get(name)
+        if old is not None and not _same_kind(old, device):
+            found[name] = _skipped(old)
+        elif old is None or new is None:
+            found[name] = Comparison(MISSING, note="not committed" if old is None else "the rerun did not write it")
+        else:
+            differences = _metric_differences(old.get("metrics", {}), new.get("metrics", {}))
+            found[name] = Comparison(DIFFERS, differences) if differences else Comparison(IDENTICAL)
+    return found
+
+
+def expected_results(notebooks, committed_dir, profile):
+    """The committed result files of ``profile`` that the given notebooks write, from the notebook each experiment
+    names in ``quanos_lib.paper`` (``"01_linear_models (linear), 03_adversarial_training (maxout)"``: only that
+    part); a part no notebook is named for is compared only when the rerun writes it."""
+    from .paper import PAPER
+    prefixes = {notebook.name[:2] for notebook in notebooks}
+    folder = pathlib.Path(committed_dir) / "results" / profile
+    names = set()
+    for exp_id, paper in PAPER.items():
+        for number, part in re.findall(r"\b(\d\d)_\w+(?: \((\w+)\))?", paper["notebook"]):
+            if number not in prefixes:
+                continue
+            patterns = [f"{exp_id}.{part}.json"] if part else [f"{exp_id}.json", f"{exp_id}.*.json"]
+            names.update(path.name for pattern in patterns for path in folder.glob(pattern))
+    return names
+
+
+def _recorded_threads(entries):
+    """``{thread count: [file names]}`` from the ``compute`` the results recorded (older results record none)."""
+    counts = {}
+    for name, entry in entries.items():
+        threads = (entry.get("compute") or {}).get("threads")
+        if threads:
+            counts.setdefault(int(threads), []).append(name)
+    return dict(sorted(counts.items(), key=lambda item: -len(item[1])))
+
+
+def check_threads(recorded, threads, default):
+    """The thread count a check runs with, and one line saying so (None: nothing to say). ``recorded``: from
+    :func:`_recorded_threads`; ``threads``: ``--threads`` (it wins); ``default``: what the run would use otherwise."""
+    if threads is not None:
+        if recorded and threads not in recorded:
+            return threads, (f"running with --threads {threads}, though the committed results recorded "
+                             f"{', '.join(map(str, recorded))}: they may differ")
+        return threads, None
+    if not recorded:
+        return None, (f"the committed results record no thread count (written before results recorded it): "
+                      f"running with the default here, {default}")
+    threads = next(iter(recorded))
+    if len(recorded) > 1:
+        counts = ", ".join(f"{count} in {len(names)} file(s)" for count, names in recorded.items())
+        return threads, (f"the committed results record several thread counts ({counts}): pinning QUANOS_THREADS="
+                         f"{threads}, so those computed with another count may differ")
+    if threads != default:
+        return threads, (f"pinning QUANOS_THREADS={threads}, the thread count the committed results recorded "
+                         f"(the default here is {default})")
+    return threads, None
+
+
+def check(profile, only=None, threads=None, keep=False):
+    """``--check``: rerun the chosen notebooks at ``profile`` into a fresh scratch folder (as ``--out`` does, with the
+    normal checkpoint cache), then print one line per result file (:func:`compare_results`). Threads are pinned to
+    the count the committed results recorded (``threads`` overrides it). Returns 0 when every compared file is
+    identical, else 1."""
+    if profile not in CHECKED_PROFILES:
+        raise UsageError(f"--check takes {' or '.join(CHECKED_PROFILES)} (the profiles with committed results), "
+                         f"not {profile!r}")
+    chosen = select_notebooks(only)
+    import torch
+
+    from .training import device_name
+    device = device_name()
+    expected = expected_results(chosen, results.PROJECT_ROOT, profile) if only else None
+    committed = _result_files(results.PROJECT_ROOT / "results" / profile)
+    committed = {name: entry for name, entry in committed.items() if expected is None or name in expected}
+    here = {name: entry for name, entry in committed.items() if _same_kind(entry, device)}
+    recorded = _recorded_threads(here)
+    if committed and not here:  # nothing this machine can compare: no rerun
+        print(f"every committed result of these notebooks was computed on another kind of device than this "
+              f"machine's ({device}): nothing to rerun here")
+        for name, entry in committed.items():
+            print(_skipped(entry).line(name))
+        return 0
+    threads, note = check_threads(recorded, threads,
+                                  default=int(os.environ.get("QUANOS_THREADS") or 0) or torch.get_num_threads())
+    if note:
+        print(note)
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="quanos-check-"))
+    os.environ["QUANOS_PROFILE"] = profile  # the checked profile, whatever the environment says
+    status = run(profile, only, out=scratch, threads=threads)
+    if status != 0:
+        print(f"the rerun failed; its notebooks are kept in {scratch}", file=sys.stderr)
+        return status
+    found = compare_results(results.PROJECT_ROOT, scratch, profile, expected=expected, device=device)
+    print(f"\nCheck of profile {profile} on {device}: the rerun's results/{profile}/ against the committed ones")
+    for name, comparison in found.items():
+        print(comparison.line(name))
+    compared = [comparison for comparison in found.values() if comparison.status != SKIPPED]
+    same = sum(comparison.status == IDENTICAL for comparison in compared)
+    print(f"{same} of {len(compared)} compared file(s) identical" +
+          (f", {len(found) - len(compared)} skipped" if len(found) > len(compared) else ""))
+    if keep:
+        print(f"scratch folder kept: {scratch}")
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0 if same == len(compared) else 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line (reproduce.sh's usage errors are one line), exit status 2 through main
+        raise UsageError(message)
+
+
+def _positive(text, flag):
+    if not re.fullmatch(r"[1-9][0-9]*", text or ""):
+        raise UsageError(f"{flag} takes a positive whole number, not {text!r}")
+    return int(text)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="reproduce.sh", add_help=True)
-    parser.add_argument("--profile", default="auto")
+    parser = _Parser(prog="reproduce.sh", add_help=True, allow_abbrev=False)
+    parser.add_argument("--profile", default=None)
     parser.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,03")
     parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
-    only = [p.strip() for p in args.only.split(",") if p.strip()] if args.only else None
+    parser.add_argument("--threads", default=None, help="torch's CPU threads for every notebook of the run")
+    parser.add_argument("--check", default=None, metavar="PROFILE",
+                        help="rerun into a scratch folder and compare the results with the committed ones")
+    parser.add_argument("--keep", action="store_true", help="with --check: keep the scratch folder")
     try:
-        return run(args.profile, only, args.out)
+        args = parser.parse_args(argv)
+        only = [p.strip() for p in args.only.split(",") if p.strip()] if args.only else None
+        threads = _positive(args.threads, "--threads") if args.threads is not None else None
+        if args.check is not None:
+            if args.profile is not None or args.out is not None:
+                raise UsageError("--check PROFILE takes no --profile and no --out (it reruns into its own scratch folder)")
+            return check(args.check, only, threads, keep=args.keep)
+        if args.keep:
+            raise UsageError("--keep goes with --check")
+        return run(args.profile or "auto", only, args.out, threads)
     except (UsageError, profiles.UnknownProfileError) as error:
         print(f"reproduce.sh: {error}", file=sys.stderr)
         return 2

@@ -1,14 +1,18 @@
+import json
 import pathlib
 import subprocess
 
 import pytest
 
-from quanos_lib import reproduce
+from quanos_lib import reproduce, results, training
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "reproduce.sh"
 
 
-@pytest.mark.parametrize("args", [["--bogus"], ["--profile", "gpu"], ["--only", "1"], ["--profile"]])
+@pytest.mark.parametrize("args", [["--bogus"], ["--profile", "gpu"], ["--only", "1"], ["--profile"],
+                                  ["--threads", "0"], ["--threads", "two"], ["--threads=-1"], ["--threads"],
+                                  ["--check"], ["--check", "smoke"], ["--check", "cpu", "--out", "x"],
+                                  ["--check", "cpu", "--profile", "cpu"], ["--check", "cpu", "--only", "1"], ["--keep"]])
 def test_wrong_flag_gives_one_line_of_usage(args):
     done = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
@@ -27,6 +31,163 @@ def test_select_notebooks_runs_the_scorecard_last_and_rejects_unknown_numbers():
 def test_unknown_number_through_the_runner_is_one_line(capsys):
     assert reproduce.main(["--profile", "smoke", "--only", "42"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args, says", [(["--threads", "0"], "positive whole number, not '0'"),
+                                        (["--threads", "-2"], "positive whole number, not '-2'"),
+                                        (["--threads", "2.5"], "positive whole number, not '2.5'"),
+                                        (["--check", "smoke"], "--check takes cpu or full"),
+                                        (["--check", "cpu", "--out", "x"], "no --profile and no --out"),
+                                        (["--check", "full", "--profile", "full"], "no --profile and no --out"),
+                                        (["--check", "cpu", "--only", "42"], "no notebook numbered 42"),
+                                        (["--check"], "expected one argument"),
+                                        (["--keep"], "--keep goes with --check"),
+                                        (["--bogus"], "unrecognized arguments: --bogus")])
+def test_threads_and_check_usage_errors_through_the_runner_are_one_line(args, says, capsys, monkeypatch):
+    monkeypatch.setattr(reproduce, "run", lambda *a, **k: pytest.fail("a usage error must not run notebooks"))
+    assert reproduce.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reproduce.sh: ") and says in err and err.count("\n") == 1
+
+
+def test_threads_reach_the_run(monkeypatch):
+    calls = []
+    monkeypatch.setattr(reproduce, "run", lambda *args: calls.append(args) or 0)
+    assert reproduce.main(["--profile", "cpu", "--only", "01", "--threads", "3"]) == 0
+    assert reproduce.main([]) == 0
+    assert calls == [("cpu", ["01"], None, 3), ("auto", None, None, None)]
+
+
+def test_figures_have_one_folder_per_profile(monkeypatch):
+    monkeypatch.delenv("QUANOS_OUT")
+    assert results.figures_dir("cpu") == results.PROJECT_ROOT / "figures" / "cpu"
+    assert results.figures_dir("full") == results.PROJECT_ROOT / "figures" / "full"
+    monkeypatch.setenv("QUANOS_OUT", "/scratch/run")
+    assert results.figures_dir("full") == pathlib.Path("/scratch/run/figures/full")
+
+
+def test_in_place_each_profile_writes_its_own_notebooks(tmp_path):
+    assert reproduce.notebooks_dir("cpu") == reproduce.NOTEBOOKS
+    assert reproduce.notebooks_dir("full") == reproduce.NOTEBOOKS / "full"
+    assert reproduce.writes_in_place("cpu") and reproduce.writes_in_place("full")
+    assert not reproduce.writes_in_place("smoke") and not reproduce.writes_in_place("full", out=tmp_path)
+    assert reproduce.notebooks_dir("full", out=tmp_path) == tmp_path / "notebooks"  # --out: scratch, as before
+    assert reproduce.notebooks_dir("smoke") == results.output_root("smoke") / "notebooks"
+
+
+def test_select_notebooks_ignores_the_full_profiles_outputs():
+    assert (reproduce.NOTEBOOKS / "full" / "01_linear_models.ipynb").exists()  # committed outputs of full
+    chosen = reproduce.select_notebooks()
+    assert {nb.parent for nb in chosen} == {reproduce.NOTEBOOKS}
+    assert [nb.name for nb in reproduce.select_notebooks(["01"])] == ["01_linear_models.ipynb", "99_scorecard.ipynb"]
+
+
+def test_the_test_command_does_not_collect_the_full_profiles_notebooks():
+    assert "--ignore=notebooks/full" in SCRIPT.read_text()
+
+
+def _result(root, name, metrics, profile="cpu", **fields):
+    """A result file as results.record writes it, under ``root/results/<profile>/``."""
+    folder = root / "results" / profile
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = {"id": name.split(".")[0], "profile": profile, "device": "cpu", **fields,
+             "metrics": {metric: value if isinstance(value, dict) else {"value": value, "paper": None}
+                         for metric, value in metrics.items()}}
+    (folder / name).write_text(json.dumps(entry))
+
+
+def test_compare_results_reports_identical_changed_and_missing_files(tmp_path):
+    committed, rerun = tmp_path / "committed", tmp_path / "rerun"
+    _result(committed, "F1.json", {"clean_error": 0.0748, "adv_error": 0.9998}, seconds=8.1)
+    _result(rerun, "F1.json", {"clean_error": 0.0748, "adv_error": 0.9998}, seconds=9.5)  # only the time differs
+    _result(committed, "F4.json", {"clean_error": 0.012, "adv_error": 0.5})
+    _result(rerun, "F4.json", {"clean_error": 0.012, "adv_error": 0.25})
+    _result(committed, "F5.linear.json", {"clean_error": 0.02})  # the rerun did not write it
+    _result(rerun, "F7.json", {"clean_error": 0.01})  # never committed
+    (rerun / "results" / "cpu" / "_runtimes.json").write_text("{}")
+    found = reproduce.compare_results(committed, rerun, "cpu", device="cpu")
+    assert list(found) == ["F1.json", "F4.json", "F5.linear.json", "F7.json"]
+    assert found["F1.json"].status == reproduce.IDENTICAL and found["F1.json"].line("F1.json") == "F1.json: identical"
+    assert found["F4.json"].status == reproduce.DIFFERS and found["F4.json"].differences == [("adv_error", 0.5, 0.25)]
+    assert found["F4.json"].line("F4.json") == "F4.json: adv_error: 0.5 -> 0.25"
+    assert found["F5.linear.json"].status == found["F7.json"].status == reproduce.MISSING
+    assert "the rerun did not write it" in found["F5.linear.json"].note and "not committed" in found["F7.json"].note
+    only = reproduce.compare_results(committed, rerun, "cpu", expected={"F1.json"}, device="cpu")
+    assert list(only) == ["F1.json", "F4.json", "F7.json"]  # a committed file not expected is not looked for
+
+
+def test_compare_results_compares_every_stored_measurement_exactly(tmp_path):
+    committed, rerun = tmp_path / "committed", tmp_path / "rerun"
+    seeds = {"value": 0.5, "interval": [0.4, 0.6], "seeds": 3, "per_seed": [0.4, 0.5, 0.6], "paper": 0.5}
+    _result(committed, "Q4.json", {"gain": seeds, "area": 0.1234565, "gone": 0.3})
+    _result(rerun, "Q4.json", {"gain": dict(seeds, interval=[0.4, 0.600001], paper=0.9), "area": 0.1234566, "new": 0.2})
+    assert reproduce.compare_results(committed, rerun, "cpu", device="cpu")["Q4.json"].differences == [
+        ("gain (interval)", [0.4, 0.6], [0.4, 0.600001]), ("area", 0.1234565, 0.1234566),
+        ("gone", 0.3, reproduce._ABSENT), ("new", reproduce._ABSENT, 0.2)]  # the paper's value is not a measurement
+
+
+def test_compare_results_skips_results_computed_on_another_kind_of_device(tmp_path):
+    committed, rerun = tmp_path / "committed", tmp_path / "rerun"
+    _result(committed, "F1.json", {"adv_error": 1.0}, profile="full", device="cuda: NVIDIA H100 80GB HBM3")
+    _result(rerun, "F1.json", {"adv_error": 0.9}, profile="full", device="cpu")
+    on_cpu = reproduce.compare_results(committed, rerun, "full", device="cpu")["F1.json"]
+    assert on_cpu.status == reproduce.SKIPPED and on_cpu.differences == []
+    assert on_cpu.line("F1.json") == ("F1.json: skipped (computed on cuda: NVIDIA H100 80GB HBM3, "
+                                      "compared only on a cuda machine)")
+    on_another_gpu = reproduce.compare_results(committed, rerun, "full", device="cuda: NVIDIA H200")["F1.json"]
+    assert on_another_gpu.status == reproduce.DIFFERS and on_another_gpu.differences == [("adv_error", 1.0, 0.9)]
+    _result(committed, "F4.json", {"adv_error": 1.0}, profile="full")
+    _result(rerun, "F4.json", {"adv_error": 1.0}, profile="full")
+    assert reproduce.compare_results(committed, rerun, "full", device="cuda: NVIDIA H200")["F4.json"].status == \
+        reproduce.SKIPPED  # computed on the CPU
+
+
+def test_expected_results_are_the_committed_files_of_the_chosen_notebooks(tmp_path):
+    for name in ("F1.json", "F2.json", "F5.linear.json", "F5.maxout.json", "F9.json", "F9.masking.json"):
+        _result(tmp_path, name, {"x": 0.0})
+    assert reproduce.expected_results([pathlib.Path("01_linear_models.ipynb")], tmp_path, "cpu") == \
+        {"F1.json", "F5.linear.json"}  # F5's linear part only: its maxout part is notebook 03's
+    assert reproduce.expected_results([pathlib.Path("03_adversarial_training.ipynb")], tmp_path, "cpu") == \
+        {"F5.maxout.json", "F9.json", "F9.masking.json"}
+
+
+def test_check_pins_the_recorded_threads_and_says_so():
+    assert reproduce.check_threads({2: ["F1.json", "F4.json"]}, None, default=2) == (2, None)
+    threads, note = reproduce.check_threads({2: ["F1.json"]}, None, default=16)
+    assert threads == 2 and "QUANOS_THREADS=2" in note and "default here is 16" in note
+    threads, note = reproduce.check_threads({2: ["F1.json", "F4.json"], 4: ["F2.json"]}, None, default=16)
+    assert threads == 2 and "2 in 2 file(s), 4 in 1 file(s)" in note
+    threads, note = reproduce.check_threads({2: ["F1.json"]}, 8, default=16)
+    assert threads == 8 and "--threads 8" in note and "recorded 2" in note
+    assert reproduce.check_threads({}, None, default=16)[0] is None
+
+
+def test_check_reruns_into_a_scratch_folder_and_compares(tmp_path, monkeypatch, capsys):
+    committed = tmp_path / "project"
+    _result(committed, "F1.json", {"adv_error": 0.5}, compute={"threads": 3, "torch": "x"})
+    _result(committed, "F4.json", {"adv_error": 0.1}, compute={"threads": 3, "torch": "x"})
+    _result(committed, "F2.json", {"adv_error": 0.7})  # notebook 02's: not looked for
+    monkeypatch.setattr(results, "PROJECT_ROOT", committed)
+    monkeypatch.setattr(training, "device_name", lambda device=None: "cpu")
+    monkeypatch.setenv("QUANOS_THREADS", "1")
+    monkeypatch.setenv("QUANOS_PROFILE", "cpu")
+    runs = []
+
+    def fake_run(profile, only, out, threads):
+        runs.append((profile, only, threads, out))
+        _result(pathlib.Path(out), "F1.json", {"adv_error": 0.5 if len(runs) == 1 else 0.25})
+        _result(pathlib.Path(out), "F4.json", {"adv_error": 0.1})
+        return 0
+    monkeypatch.setattr(reproduce, "run", fake_run)
+    assert reproduce.check("cpu", ["01"], keep=True) == 0
+    out = capsys.readouterr().out
+    assert "pinning QUANOS_THREADS=3" in out and "default here is 1" in out
+    assert "F1.json: identical\nF4.json: identical\n" in out and "F2.json" not in out
+    assert runs[0][:3] == ("cpu", ["01"], 3) and runs[0][3].exists() and f"kept: {runs[0][3]}" in out
+    assert reproduce.check("cpu", ["01"]) == 1
+    out = capsys.readouterr().out
+    assert "F1.json: adv_error: 0.5 -> 0.25\n" in out and "1 of 2 compared file(s) identical" in out
+    assert runs[1][3] != runs[0][3] and not runs[1][3].exists()  # a fresh scratch folder each time, then removed
 
 
 def test_notebook_07_runs_again_on_cifar100_into_its_own_output():
@@ -107,7 +268,7 @@ def test_committed_notebooks_carry_no_widgets_and_no_injected_parameters():
     """A saved progress bar shows as a stuck "0%" line in any static view, and an injected `profile = "cpu"` under
     `profile = "auto"` would make Run All ignore the parameters cell: the runner strips both (clean_notebook)."""
     import nbformat
-    for path in sorted(reproduce.NOTEBOOKS.glob("*.ipynb")):
+    for path in sorted([*reproduce.NOTEBOOKS.glob("*.ipynb"), *(reproduce.NOTEBOOKS / "full").glob("*.ipynb")]):
         notebook = nbformat.read(str(path), as_version=4)
         assert "widgets" not in notebook.metadata, path.name
         for cell in notebook.cells:
