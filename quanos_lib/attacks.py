@@ -40,6 +40,26 @@ def fgsm(model, x, y, eps, *, targeted=False, clip=(0.0, 1.0), loss_fn=None, eva
     return x_adv.clamp_(*clip) if clip is not None else x_adv
 
 
+def rfgsm(model, x, y, eps, *, alpha=None, seed=0, clip=(0.0, 1.0)):
+    """R+FGSM (Tramèr et al., 2018): a random sign step of size ``alpha`` (default ``eps / 2``), then an FGSM step of
+    ``eps - alpha`` from there, so the whole perturbation stays within ``eps``. It escapes the sharp curvature at the
+    data point that single-step adversarial training leaves behind (a masked FGSM gradient there), so it tests whether
+    such a model's FGSM robustness is real. The random signs come from a generator seeded with ``seed``. Written here
+    (a few lines over :func:`fgsm`) with the same guarantees; the library that has it, torchattacks, cannot be a
+    dependency of this environment."""
+    alpha = eps / 2 if alpha is None else alpha
+    device = models.device(model, default=x.device)
+    x = x.detach().to(device)
+    if eps == 0:
+        return x.clone()
+    generator = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same signs on any device
+    signs = torch.randint(0, 2, x.shape, generator=generator, device=generator.device).mul(2).sub(1)
+    start = x + alpha * signs.to(device=device, dtype=x.dtype)
+    if clip is not None:
+        start = start.clamp(*clip)
+    return fgsm(model, start, y, eps - alpha, clip=clip)
+
+
 def _loss_gradient(model, x, y, loss_fn=None, *, with_outputs=False, eval_mode=True):
     """grad_x of the summed loss, in eval mode (or, with ``eval_mode=False``, in the model's own mode), with respect
     to the input only (parameters keep no .grad); with ``with_outputs``, also the model's (detached) outputs at ``x``."""

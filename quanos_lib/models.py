@@ -151,6 +151,25 @@ class Ensemble(nn.Module):
         return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
 
 
+class MemberOutputs(nn.Module):
+    """An ensemble's members side by side: ``forward`` returns their logits stacked (members x N x classes), so that an
+    attack can follow the mean of the members' cross-entropies (:func:`mean_member_cross_entropy`) instead of the loss
+    of the averaged output, the other way the FGSM paper's unstated attack on an ensemble may have gone (F15)."""
+
+    def __init__(self, ensemble):
+        super().__init__()
+        self.ensemble = ensemble
+
+    def forward(self, x):
+        return torch.stack([member(x) for member in self.ensemble.members])
+
+
+def mean_member_cross_entropy(outputs, y):
+    """The members' cross-entropies (``outputs`` of :class:`MemberOutputs`), summed over examples, averaged over
+    members: the loss an attack on :class:`MemberOutputs` climbs."""
+    return F.cross_entropy(outputs.flatten(0, 1), y.repeat(len(outputs)), reduction="sum") / len(outputs)
+
+
 class MPDBM(nn.Module):
     """The multi-prediction deep Boltzmann machine of F16 (Goodfellow, Mirza, Courville & Bengio, NIPS 2013): one
     probabilistic model, trained by backpropagating through mean-field inference, that classifies by inference.

@@ -126,7 +126,7 @@ def gain_metrics(tables, ours, baseline, suffix, columns):
 
 
 def masking_checks(model, split, model_curves, scale, *, chance, seed=0):
-    """:func:`quanos_lib.evaluation.gradient_masking_checks` on a model's :func:`curves`, extended to the largest
+    """:func:`quanos_lib.evaluation.pgd_sanity_checks` on a model's :func:`curves`, extended to the largest
     eps of ``scale["masking_eps"]`` (64/255, where PGD must bring any model to chance). Returns ``(curves, checks)``."""
     big, pgd = max(scale["masking_eps"]), pgd_name(scale)
     fgsm_curve = {**model_curves["FGSM"], **evaluation.accuracy_curve(model, split, attacks.fgsm, [big])}
@@ -135,7 +135,7 @@ def masking_checks(model, split, model_curves, scale, *, chance, seed=0):
                                                                   stop_when_fooled=True)}
     transfer = {eps: value for eps, value in model_curves.get(f"transfer {pgd}", {}).items() if eps}
     return ({"FGSM": fgsm_curve, pgd: pgd_curve},
-            evaluation.gradient_masking_checks(fgsm_curve, pgd_curve, transfer, chance))
+            evaluation.pgd_sanity_checks(fgsm_curve, pgd_curve, transfer, chance))
 
 
 def front_table(summary_table, costs):

@@ -34,9 +34,29 @@ import tempfile
 from .paper import PAPER
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
-STATUS_REPRODUCED, STATUS_DIFFERS, STATUS_NOT_RUN = "reproduced", "differs", "not run yet"
-STATUS_QUALITATIVE, STATUS_NOT_MEASURED = "see notebook", "not measured here"
-STATUS_INCONCLUSIVE = "inconclusive"
+STATUS_REPRODUCED, STATUS_DIFFERS, STATUS_INCONCLUSIVE = "reproduced", "differs", "inconclusive"
+STATUS_HOLDS, STATUS_DOES_NOT_HOLD = "holds", "does not hold"
+STATUS_VACUOUS, STATUS_STRUCTURAL, STATUS_NOT_COMPARABLE = "vacuous", "structural", "not comparable"
+STATUS_NOT_MEASURED, STATUS_NOT_RUN = "not measured here", "not run yet"
+
+# Every status of the scorecard, what it means, in the order the count line lists them: the one legend shown wherever
+# a scorecard is (README, notebook 99, each notebook's own rows). Only "reproduced" and "differs" (and "holds" / "does
+# not hold" for a trend) are results that could have come out either way.
+STATUSES = {
+    STATUS_REPRODUCED: "ours satisfies the paper's value within our tolerance (a mean over seeds: all of its 95% "
+                       "interval does)",
+    STATUS_DIFFERS: "ours does not (none of the interval does); the notebook says why",
+    STATUS_INCONCLUSIVE: "the interval over seeds straddles the claim's edge",
+    STATUS_HOLDS: "a trend or figure of the paper, tested by a rule written down before the row was run: it passes",
+    STATUS_DOES_NOT_HOLD: "... it fails",
+    STATUS_VACUOUS: "ours satisfies the claim, but so does a trivial baseline of its kind, measured beside it: "
+                    "no evidence either way",
+    STATUS_STRUCTURAL: "true by construction (the reason is given): not a reproduction",
+    STATUS_NOT_COMPARABLE: "the claim is made at iso-something (e.g. accuracy), which we measured and did not meet in "
+                           "every seed",
+    STATUS_NOT_MEASURED: "the experiment ran, this number was not measured by it",
+    STATUS_NOT_RUN: "no notebook has produced it at this profile",
+}
 
 # Student's t quantile t(0.975, df) for df = 1..30 (scipy is not a dependency); beyond, the normal's 1.96.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -186,7 +206,7 @@ def training_seconds_by_notebook(profile):
 def format_value(value, unit="percent"):
     """A measured or claimed value as the companion writes it everywhere (scorecard, notebooks): a fraction as a
     percentage with two decimals (``1.77%``), a gain in percentage points with a sign (``+0.8 pts``), a ratio with
-    ``×`` (``1.65×``); None as ``—``."""
+    ``×`` (``1.65×``), a plain number to three significant digits (an R², ``0.998``); None as ``—``."""
     if value is None:
         return "—"
     if unit == "percent":
@@ -195,7 +215,9 @@ def format_value(value, unit="percent"):
         return f"{100 * value:+.1f} pts"
     if unit == "ratio":
         return f"{value:.2f}×"
-    raise ValueError(f"unknown unit {unit!r}: percent, points or ratio")
+    if unit == "number":
+        return f"{value:.3g}"
+    raise ValueError(f"unknown unit {unit!r}: percent, points, ratio or number")
 
 
 def data_status(result):
@@ -206,56 +228,103 @@ def data_status(result):
     return "official" if result.get("data", {}).get("verified") else "unverified copy"
 
 
+def _number(measured):
+    return None if measured is None else measured.get("value")
+
+
+def _verdict(claim, value, interval):
+    """True / False / None (straddles) for ``value`` or, over seeds, its ``interval``."""
+    return claim.holds_on(*interval) if interval else claim.holds(value)
+
+
+def _iso_gaps(claim, metrics):
+    """The per-seed gaps of an iso claim's ``what`` (ours minus the baseline's), or None where they were not
+    measured per seed."""
+    ours, baseline = metrics.get(claim.iso.ours, {}), metrics.get(claim.iso.baseline, {})
+    if not ours.get("per_seed") or not baseline.get("per_seed"):
+        return None
+    return [a - b for a, b in zip(ours["per_seed"], baseline["per_seed"])]
+
+
+def judge(claim, name, metrics):
+    """``(status, ours, why)`` for the claim on metric ``name`` against a result's ``metrics`` (``{name: stored
+    metric}``): the status (:data:`STATUSES`), our value as text (with its interval over seeds) and, for ``vacuous``,
+    ``structural``, ``not comparable`` and some ``not measured here``, what decided it."""
+    measured = metrics.get(name, {})
+    if claim.derive is not None:
+        value = claim.derive({name: _number(m) for name, m in metrics.items()})
+        interval = None
+    else:
+        value, interval = _number(measured), measured.get("interval")
+    ours = format_value(value, claim.unit)
+    if interval:
+        ours += (f" [{format_value(interval[0], claim.unit)}, {format_value(interval[1], claim.unit)}], "
+                 f"{measured['seeds']} seeds")
+    if claim.structural:
+        return STATUS_STRUCTURAL, ours, claim.structural
+    if value is None:
+        return STATUS_NOT_MEASURED, ours, ""
+    if claim.iso is not None:
+        gaps = _iso_gaps(claim, metrics)
+        if gaps is None:
+            return STATUS_NOT_MEASURED, ours, f"{claim.iso.what} not measured per seed"
+        if any(abs(gap) > claim.iso.tol for gap in gaps):
+            gap_text = ", ".join(format_value(gap, "points") for gap in gaps)
+            return STATUS_NOT_COMPARABLE, ours, f"{claim.iso.what}, ours minus baseline per seed: {gap_text}"
+    verdict = _verdict(claim, value, interval)
+    if verdict and claim.baseline:
+        baseline = metrics.get(claim.baseline)
+        if baseline is None or _number(baseline) is None:
+            return STATUS_NOT_MEASURED, ours, f"the baseline ({claim.baseline_label}) was not measured"
+        if _verdict(claim, _number(baseline), baseline.get("interval")):
+            return (STATUS_VACUOUS, ours,
+                    f"{claim.baseline_label} gets {format_value(_number(baseline), claim.unit)} and passes too")
+    if claim.trend:
+        return {True: STATUS_HOLDS, False: STATUS_DOES_NOT_HOLD, None: STATUS_INCONCLUSIVE}[verdict], ours, ""
+    return {True: STATUS_REPRODUCED, False: STATUS_DIFFERS, None: STATUS_INCONCLUSIVE}[verdict], ours, ""
+
+
 def scorecard(profile, ids=None):
-    """One row per paper claim (or per experiment without numeric claims): paper vs ours and a status."""
+    """One row per paper claim: paper vs ours, our tolerance or test, and a status (:data:`STATUSES`)."""
     rows = []
     for exp_id in ids or PAPER:
         entry, result = PAPER[exp_id], load(exp_id, profile)
         base = {"id": exp_id, "experiment": entry["title"], "notebook": entry["notebook"], "profile": profile,
                 "data": data_status(result)}
-        if not entry["claims"]:
-            rows.append(dict(base, metric="—", paper="(figure / trend)", ours="—",
-                             status=STATUS_QUALITATIVE if result else STATUS_NOT_RUN))
-            continue
+        metrics = (result or {}).get("metrics", {})
         for metric, claim in entry["claims"].items():
-            measured = (result or {}).get("metrics", {}).get(metric, {})
-            ours, interval = measured.get("value"), measured.get("interval")
-            ours_text = format_value(ours, claim.unit)
-            if result is None:
-                status = STATUS_NOT_RUN
-            elif ours is None:
-                status = STATUS_NOT_MEASURED
-            elif interval:
-                holds = claim.holds_on(*interval)
-                status = {True: STATUS_REPRODUCED, False: STATUS_DIFFERS, None: STATUS_INCONCLUSIVE}[holds]
-                ours_text += (f" [{format_value(interval[0], claim.unit)}, {format_value(interval[1], claim.unit)}], "
-                              f"{measured['seeds']} seeds")
-            else:
-                status = STATUS_REPRODUCED if claim.holds(ours) else STATUS_DIFFERS
-            paper_text = claim.text() + (f" — {claim.note}" if claim.note else "")
-            rows.append(dict(base, metric=metric, paper=paper_text, ours=ours_text, status=status))
+            status, ours, why = (STATUS_NOT_RUN, "—", "") if result is None else judge(claim, metric, metrics)
+            paper_text = claim.paper_text() + (f" — {claim.note}" if claim.note else "")
+            rows.append(dict(base, metric=metric, paper=paper_text, ours=ours, rule=claim.rule_text(),
+                             status=status, why=why))
     return rows
 
 
 def scorecard_markdown(profile, ids=None):
-    """The scorecard as a Markdown table (for the README, the notebooks and ``reproduce.sh``)."""
+    """The scorecard as a Markdown table (for the README, the notebooks and ``reproduce.sh``), with the legend of
+    its statuses below it; the whole scorecard opens with the count per status."""
     rows = scorecard(profile, ids)
-    lines = [f"| id | experiment | metric | paper | ours ({profile}) | status | data | notebook |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [f"| id | experiment | metric | paper | ours ({profile}) | our tolerance or test | status | data | notebook |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
+        status = f"{row['status']} ({row['why']})" if row["why"] else row["status"]
         lines.append(f"| {row['id']} | {row['experiment']} | {row['metric']} | {row['paper']} | {row['ours']} "
-                     f"| {row['status']} | {row['data']} | {row['notebook']} |")
+                     f"| {row['rule']} | {status} | {row['data']} | {row['notebook']} |")
     if ids is None:  # the whole scorecard: a summary line first
         lines.insert(0, status_summary(rows) + "\n")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + status_legend()
+
+
+def status_legend():
+    """The one legend of :data:`STATUSES`, as Markdown."""
+    return "Statuses: " + "; ".join(f"**{status}**: {meaning}" for status, meaning in STATUSES.items()) + "."
 
 
 def status_summary(rows):
-    """One line counting the scorecard's rows per status, e.g. ``**cpu**: 30 reproduced · 12 differs · ...``."""
+    """One line counting the scorecard's rows per status, e.g. ``**cpu**, 68 rows: 21 reproduced · 12 differs · ...``;
+    "reproduced" counts only rows that could have failed (vacuous and structural ones have statuses of their own)."""
     counts = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
-    order = [STATUS_REPRODUCED, STATUS_DIFFERS, STATUS_INCONCLUSIVE, STATUS_QUALITATIVE, STATUS_NOT_MEASURED,
-             STATUS_NOT_RUN]
     profile = rows[0]["profile"] if rows else "?"
-    return f"**{profile}**, {len(rows)} rows: " + " · ".join(f"{counts[s]} {s}" for s in order if s in counts)
+    return f"**{profile}**, {len(rows)} rows: " + " · ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)

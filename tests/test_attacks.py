@@ -158,3 +158,27 @@ def test_white_box_attacks_differentiate_a_fake_quantized_model(batch):
     before = F.cross_entropy(model(x), y)
     assert F.cross_entropy(model(attacks.pgd(model, x, y, 0.1)), y) > before  # the STE gradient is useful
     assert F.cross_entropy(model(attacks.fgsm(model, x, y, 0.1)), y) > before
+
+
+def test_rfgsm_stays_within_eps_and_is_fgsm_from_its_random_start(tiny_mlp, batch):
+    x, y = batch
+    x_adv = attacks.rfgsm(tiny_mlp, x, y, 0.3, seed=4, clip=None)
+    assert (x_adv - x).abs().max() <= 0.3 + 1e-6
+    signs = torch.randint(0, 2, x.shape, generator=torch.Generator().manual_seed(4)).mul(2).sub(1)
+    start = x + 0.15 * signs
+    assert torch.equal(x_adv, attacks.fgsm(tiny_mlp, start, y, 0.15, clip=None))
+    assert torch.equal(attacks.rfgsm(tiny_mlp, x, y, 0.3, seed=4, clip=None), x_adv)  # seeded
+    assert torch.equal(attacks.rfgsm(tiny_mlp, x, y, 0.0), x)
+    clipped = attacks.rfgsm(tiny_mlp, x, y, 0.3)
+    assert clipped.min() >= 0 and clipped.max() <= 1
+
+
+def test_fgsm_can_take_its_gradient_in_training_mode_for_an_adversarial_objective(tiny_mlp, batch):
+    x, y = batch
+    tiny_mlp.train()
+    torch.manual_seed(0)
+    first = attacks.fgsm(tiny_mlp, x, y, 0.1, eval_mode=False)
+    second = attacks.fgsm(tiny_mlp, x, y, 0.1, eval_mode=False)
+    assert not torch.equal(first, second)  # a fresh dropout mask each time
+    assert torch.equal(attacks.fgsm(tiny_mlp, x, y, 0.1), attacks.fgsm(tiny_mlp, x, y, 0.1))  # eval mode: none
+    assert tiny_mlp.training

@@ -12,7 +12,7 @@ def test_record_round_trips_with_the_papers_value_beside_ours():
     assert path == results.results_dir("cpu") / "F1.json"
     loaded = results.load("F1", "cpu")
     assert loaded == json.loads(path.read_text())
-    assert loaded["metrics"]["adv_error"] == {"value": 0.9996, "paper": 0.999, "claim": "99.90% (±5.00%)"}
+    assert loaded["metrics"]["adv_error"] == {"value": 0.9996, "paper": 0.999, "claim": "paper 99.90%; ours ±5.0 pts"}
     assert loaded["metrics"]["extra"] == {"value": None, "paper": None}
     assert (loaded["id"], loaded["profile"], loaded["seed"], loaded["seconds"]) == ("F1", "cpu", 3, 1.23)
     assert set(loaded) >= {"setup", "data", "code_version"}
@@ -43,8 +43,10 @@ def test_one_number_format_everywhere():
     assert results.format_value(0.0177) == "1.77%" and results.format_value(0.91388) == "91.39%"
     assert results.format_value(0.004, "points") == "+0.4 pts" and results.format_value(-0.046, "points") == "-4.6 pts"
     assert results.format_value(1.6543, "ratio") == "1.65×" and results.format_value(None) == "—"
-    assert paper.PAPER["Q5"]["claims"]["compression_vs_8bit"].text() == "≥ 5.00×"
-    assert paper.PAPER["Q4"]["claims"]["pgd_area_gain_vs_8bit"].text() == "≥ +3.0 pts"
+    assert paper.PAPER["Q5"]["claims"]["compression_vs_8bit"].paper_text() == "≥ 5.00×"
+    q4 = paper.PAPER["Q4"]["claims"]["pgd_area_gain_vs_8bit"]
+    assert (q4.paper_text(), q4.rule_text()) == ("+3–4%", "≥ +3.0 pts")  # the paper's words; our reading, apart
+    assert paper.PAPER["F1"]["claims"]["adv_error"].rule_text() == "±5.0 pts"  # our tolerance, in points
     with pytest.raises(ValueError):
         results.format_value(1.0, "furlongs")
 
@@ -114,17 +116,66 @@ def test_a_metric_over_seeds_is_its_mean_with_a_student_t_interval():
 
 
 @pytest.mark.parametrize("per_seed, status", [
-    ([0.035, 0.036, 0.034], "reproduced"),   # Q4: a gain of at least 3 points, all of the interval
+    ([0.055, 0.056, 0.054], "reproduced"),   # Q7: a gain of at least 5 points, all of the interval
     ([0.00, 0.01, 0.005], "differs"),        # all of it below
-    ([0.01, 0.05, 0.03], "inconclusive"),    # straddles the edge
+    ([0.03, 0.07, 0.05], "inconclusive"),    # straddles the edge
 ])
 def test_scorecard_judges_a_claim_on_the_interval(per_seed, status):
-    results.record("Q4", "cpu", {"pgd_area_gain_vs_8bit": results.over_seeds(per_seed)}, setup={}, data={},
+    results.record("Q7", "cpu", {"pgd_area_gain_with_adv_training": results.over_seeds(per_seed)}, setup={}, data={},
                    seed=0, seconds=0)
-    stored = results.load("Q4", "cpu")["metrics"]["pgd_area_gain_vs_8bit"]
-    assert stored["seeds"] == 3 and len(stored["interval"]) == 2 and stored["paper"] == 0.03
-    row = results.scorecard("cpu", ["Q4"])[0]
+    stored = results.load("Q7", "cpu")["metrics"]["pgd_area_gain_with_adv_training"]
+    assert stored["seeds"] == 3 and len(stored["interval"]) == 2 and stored["paper"] == 0.05
+    row = results.scorecard("cpu", ["Q7"])[0]
     assert row["status"] == status and "3 seeds" in row["ours"]
+
+
+def _record(exp_id, metrics):
+    results.record(exp_id, "cpu", metrics, setup={}, data={}, seed=0, seconds=0)
+    return {row["metric"]: row for row in results.scorecard("cpu", [exp_id])}
+
+
+def test_a_claim_a_trivial_baseline_passes_too_is_vacuous_and_not_counted_as_reproduced():
+    rows = _record("F18", {"targeted_frog_success": 1.0, "targeted_frog_success_no_step": 0.99})
+    assert rows["targeted_frog_success"]["status"] == "vacuous" and "99.00%" in rows["targeted_frog_success"]["why"]
+    rows = _record("F18", {"targeted_frog_success": 1.0, "targeted_frog_success_no_step": 0.30})
+    assert rows["targeted_frog_success"]["status"] == "reproduced"  # the step did it
+    rows = _record("F18", {"targeted_frog_success": 1.0})
+    assert rows["targeted_frog_success"]["status"] == "not measured here"  # no vacuity test, no verdict
+    rows = _record("F18", {"targeted_frog_success": 0.5, "targeted_frog_success_no_step": 0.99})
+    assert rows["targeted_frog_success"]["status"] == "differs"  # a failure stands, whatever the baseline does
+
+
+def test_a_claim_true_by_construction_is_structural_with_its_reason():
+    rows = _record("F17", {"rbf_error": 0.0})
+    assert rows["rbf_error"]["status"] == "structural" and "ln 2" in rows["rbf_error"]["why"]
+
+
+def test_a_claim_at_iso_accuracy_is_not_comparable_where_one_seed_misses_it():
+    gains = results.over_seeds([0.05, 0.04, 0.045])
+    met = {"pgd_area_gain_vs_8bit": gains, "clean_accuracy_vs_8bit_ours": results.over_seeds([0.760, 0.770, 0.765]),
+           "clean_accuracy_vs_8bit_baseline": results.over_seeds([0.765, 0.772, 0.760])}
+    assert _record("Q4", met)["pgd_area_gain_vs_8bit"]["status"] == "reproduced"
+    missed = dict(met, clean_accuracy_vs_8bit_ours=results.over_seeds([0.760, 0.750, 0.765]))  # seed 1: -2.2 pts
+    row = _record("Q4", missed)["pgd_area_gain_vs_8bit"]
+    assert row["status"] == "not comparable" and "-2.2 pts" in row["why"]
+
+
+def test_a_trend_holds_or_does_not_by_its_written_rule():
+    rows = _record("F19", {"min_r2_right": 0.99, "min_r2_left": 0.90, "true_class_band_width": 0.6})
+    assert [rows[m]["status"] for m in ("min_r2_right", "min_r2_left", "true_class_band_width")] == [
+        "holds", "does not hold", "holds"]
+    assert rows["min_r2_right"]["rule"] == "≥ 0.95"
+    rows = _record("Q1", {"ans_conv1_1": 0.1, "ans_conv1_2": 0.5})  # a derived number: the largest ANS / the smallest
+    assert rows["ans_spread"]["ours"] == "5.00×" and rows["ans_spread"]["status"] == "holds"
+
+
+def test_one_legend_names_every_status_and_the_count_line_uses_them():
+    legend = results.status_legend()
+    assert all(f"**{status}**" in legend for status in results.STATUSES)
+    _record("F18", {"targeted_frog_success": 1.0, "targeted_frog_success_no_step": 0.99})
+    whole = results.scorecard_markdown("cpu")
+    assert "1 vacuous" in whole.splitlines()[0] and "reproduced" not in whole.splitlines()[0]
+    assert whole.endswith(legend) and results.scorecard_markdown("cpu", ["F18"]).endswith(legend)
 
 
 @pytest.mark.parametrize("claim, interval, holds", [
