@@ -85,6 +85,19 @@ def fgsm_table(models_by_label, split, eps, *, train=None, **fgsm_kwargs):
     return pd.DataFrame(rows).T
 
 
+def fgsm_tables_by_seed(models_by_seed, split, eps, **fgsm_kwargs):
+    """:func:`fgsm_table` of each seed's ``{label: model}`` (``{seed: {label: model}}``), one row per seed and model
+    (a DataFrame indexed by ``(seed, label)``): ``table["clean_error"].unstack()`` is then seeds x labels."""
+    return pd.concat({seed: fgsm_table(models, split, eps, **fgsm_kwargs) for seed, models in models_by_seed.items()},
+                     names=["seed", "model"])
+
+
+def adversarial_error(model, split, eps, **attack_kwargs):
+    """The error of ``model`` on its own (white-box) adversarial examples: FGSM unless ``attack=...``; ``labels``,
+    ``clip`` and the attack's own arguments as for :func:`attacked`."""
+    return evaluate(model, attacked(model, split, eps, **attack_kwargs))["error"]
+
+
 def fgsm_curve(model, split, eps_values, **fgsm_kwargs):
     """Error and mean confidence under FGSM at each eps: ``{"eps": [...], "error": [...], "confidence": [...]}``."""
     curve = {"eps": list(eps_values), "error": [], "confidence": []}
@@ -112,9 +125,13 @@ def robustness_area(curve, max_eps):
     return float(torch.trapezoid(values, eps) / max_eps)
 
 
-def transfer_error(source, target, split, eps, **attack_kwargs):
-    """The error of ``target`` on the adversarial examples made on ``source`` (a black-box, transferred attack)."""
-    return evaluate(target, attacked(source, split, eps, **attack_kwargs))["error"]
+def transfer_error(source, target, split, eps, *, clip_transferred=False, **attack_kwargs):
+    """The error of ``target`` on the adversarial examples made on ``source`` (a black-box, transferred attack);
+    ``clip_transferred``: clipped to [0, 1] on the way (an unclipped attack's examples then become images)."""
+    examples = attacked(source, split, eps, **attack_kwargs)
+    if clip_transferred:
+        examples = data.Split(examples.x.clamp(0, 1), examples.y)
+    return evaluate(target, examples)["error"]
 
 
 def validation_error_at_caps(history, caps=None):
@@ -226,6 +243,22 @@ def rubbish_report(model, samples):
     fooled = top > RUBBISH_THRESHOLD
     return {"error": fooled.float().mean().item(),
             "confidence": top[fooled].mean().item() if fooled.any() else float("nan")}
+
+
+@torch.no_grad()
+def largest_log_probability(model, samples, batch_size=1000):
+    """The largest log-probability any class gets on any of ``samples`` (for the RBF network, ``-min d``, the smallest
+    weighted distance to a prototype: a class scores above 0.5 only where ``d < ln 2``)."""
+    dev = models.device(model)
+    with models.eval_mode(model):
+        best = [_log_probabilities(model, model(xb.to(dev))).max() for xb in samples.split(batch_size)]
+    return max(best).item()
+
+
+def _log_probabilities(model, outputs):
+    if models.independent_classes(model):
+        return model.log_probabilities(outputs)[0]
+    return torch.nn.functional.log_softmax(outputs, dim=1)
 
 
 def rubbish_classes(model, samples, classes):

@@ -235,15 +235,25 @@ def test_the_quanos_experiments_choose_on_a_validation_split_carved_from_the_tra
     assert torch.equal(zoo.vgg_splits(cifar, dict(scale, finetune_size=400)).finetune.y, splits.finetune.y)  # fixed
 
 
-def test_every_compared_model_early_stops_and_adversarial_training_uses_madrys_pgd():
+def test_q7s_adversarial_training_objective_mixes_the_clean_loss_with_the_loss_at_a_pgd_point(tiny_mlp):
+    """The objective of zoo.finetune_config(adversarial=True) is alpha * J(x) + (1 - alpha) * J(x_pgd), x_pgd being
+    Madry's PGD (its steps, a random start drawn from the seeded generator, eps) and not one FGSM step."""
     from quanos_lib import profiles, zoo
     scale = profiles.get("cpu")["vgg"]
-    clean, adversarial = zoo.finetune_config(scale, seed=2), zoo.finetune_config(scale, adversarial=True, seed=2)
-    assert (clean.epochs, clean.patience, clean.lr_linear_epochs, clean.adv_alpha) == (
-        scale["quanos_epochs"], scale["patience"], scale["quanos_epochs"], None)
-    assert (adversarial.adv_alpha, adversarial.adv_kind, adversarial.adv_steps, adversarial.adv_eps) == (
-        0.5, "pgd", scale["adv_steps"], 8 / 255)
-    assert all(profiles.SCALES[name]["vgg"]["adv_steps"] >= 7 for name in ("cpu", "full"))  # Madry: 7-10 steps
-    assert all(profiles.SCALES[name]["vgg"]["adv_alpha"] == 0.5 for name in profiles.SCALES)  # one choice everywhere
-    assert (adversarial.val_adv_eps, adversarial.val_adv_kind) == (8 / 255, "pgd")  # stopped on the robust error
-    assert adversarial.patience == scale["adv_patience"] and adversarial.seed == 2
+    config = zoo.finetune_config(scale, adversarial=True, seed=2)
+    assert config.epochs == scale["adv_epochs"] and config.patience == scale["adv_patience"]
+    x, y = torch.rand(32, 1, 4, 4, generator=torch.Generator().manual_seed(3)), torch.randint(0, 3, (32,))
+    tiny_mlp.eval()  # no dropout: the forward passes below are deterministic
+    torch.manual_seed(7)
+    loss, _ = training._objective(tiny_mlp, x, y, config)
+    torch.manual_seed(7)
+    start = int(torch.randint(2 ** 31 - 1, ()))  # the start's seed, drawn as perturb draws it
+    x_pgd = attacks.pgd(tiny_mlp, x, y, 8 / 255, steps=scale["adv_steps"], clip=(0.0, 1.0), seed=start)
+    clean = F.cross_entropy(tiny_mlp(x), y)
+    assert torch.allclose(loss, 0.5 * clean + 0.5 * F.cross_entropy(tiny_mlp(x_pgd), y), atol=1e-6)
+    x_fgsm = attacks.fgsm(tiny_mlp, x, y, 8 / 255)
+    assert not torch.allclose(loss, 0.5 * clean + 0.5 * F.cross_entropy(tiny_mlp(x_fgsm), y), atol=1e-6)
+    # ... and it early-stops on the validation error under that PGD attack
+    error, _ = training._validate(tiny_mlp, data.Split(x, y), config)
+    x_val = attacks.pgd(tiny_mlp, x, y, 8 / 255, steps=scale["adv_steps"], seed=2, stop_when_fooled=True)
+    assert error == evaluation.evaluate(tiny_mlp, data.Split(x_val, y))["error"]
