@@ -118,7 +118,7 @@ class Run:
                            compute=training.compute_info(),
                            part=".".join(name for name in (part, self.variant) if name) or None)
             self.recorded.append(exp_id)
-        show(results.scorecard_markdown(self.name, list(exp_ids)))
+        show(results.scorecard_markdown(self.name, list(exp_ids), legend=False))  # the legend: under run.scorecard()
 
     def scorecard(self, ids=None):
         """Show the scorecard rows of ``ids`` (default: every experiment recorded in this run so far)."""

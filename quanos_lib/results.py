@@ -300,9 +300,9 @@ def scorecard(profile, ids=None):
     return rows
 
 
-def scorecard_markdown(profile, ids=None):
+def scorecard_markdown(profile, ids=None, *, legend=True):
     """The scorecard as a Markdown table (for the README, the notebooks and ``reproduce.sh``), with the legend of
-    its statuses below it; the whole scorecard opens with the count per status."""
+    its statuses below it (``legend``); the whole scorecard opens with the count per status."""
     rows = scorecard(profile, ids)
     lines = [f"| id | experiment | metric | paper | ours ({profile}) | our tolerance or test | status | data | notebook |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -312,7 +312,7 @@ def scorecard_markdown(profile, ids=None):
                      f"| {row['rule']} | {status} | {row['data']} | {row['notebook']} |")
     if ids is None:  # the whole scorecard: a summary line first
         lines.insert(0, status_summary(rows) + "\n")
-    return "\n".join(lines) + "\n\n" + status_legend()
+    return "\n".join(lines) + ("\n\n" + status_legend() if legend else "")
 
 
 def status_legend():
