@@ -18,7 +18,7 @@ measured ``full`` time replaces the estimate (the README's run-time table).
 """
 import functools
 
-from . import energy, models, profiles
+from . import energy, models, profiles, results
 
 # benchmarks/epoch_times.py: seconds per training epoch, one epoch by the zoo's recipe after a warm-up
 CPU_EPOCH_SECONDS = {"maxout240": 4.04, "mpdbm": 73.96, "vgg19_w0.125": 20.42, "conv_maxout_w0.25": 113.06}  # 2 cores
@@ -143,3 +143,15 @@ def estimate_minutes(notebook, cpu_runtimes, *, training_seconds=None):
     training = max(trained - evaluation, 0.0) if trained is not None else (training_seconds or 0.0)
     seconds = training * full_train / cpu_train + evaluation * full_eval / cpu_eval
     return seconds / 60 / gpu_speedup(family)
+
+
+def full_minutes(notebooks):
+    """``{notebook: estimated full GPU minutes or None}`` from the committed ``cpu`` run times
+    (``results/cpu/_runtimes.json`` of the project, whatever profile is running; upper bounds at the epoch caps)."""
+    import json
+    folder = results.PROJECT_ROOT / "results" / "cpu"
+    runtimes = json.loads((folder / "_runtimes.json").read_text()) if (folder / "_runtimes.json").exists() else {}
+    trained = results.training_seconds_by_notebook("cpu", folder)
+    return {notebook: estimate_minutes(notebook, runtimes.get(notebook, {}), training_seconds=trained.get(notebook))
+            for notebook in notebooks}
+

@@ -56,6 +56,12 @@ def accuracy(model, split):
     return 1 - evaluate(model, split)["error"]
 
 
+def correct(model, split):
+    """Per example of ``split``, whether the model classifies it correctly (a bool tensor, on the CPU): what an
+    accuracy is the mean of, kept for intervals over the examples (:func:`quanos_lib.results.bootstrap`)."""
+    return predict(model, split.float().x) == split.y.cpu()
+
+
 def attacked(model, split, eps, *, labels=None, **attack_kwargs):
     """``split`` with its images replaced by adversarial ones made on ``model`` (FGSM unless ``attack=...``), still
     scored against its true labels. ``labels``: what the attack climbs the loss of, the true labels by default, or
@@ -108,9 +114,11 @@ def fgsm_curve(model, split, eps_values, **fgsm_kwargs):
     return curve
 
 
-def accuracy_curve(model, split, attack, eps_values, **attack_kwargs):
-    """``{eps: accuracy}`` of ``model`` under its own (white-box) ``attack`` at each eps."""
-    return {eps: accuracy(model, attacked(model, split, eps, attack=attack, **attack_kwargs)) for eps in eps_values}
+def accuracy_curve(model, split, attack, eps_values, *, per_example=False, **attack_kwargs):
+    """``{eps: accuracy}`` of ``model`` under its own (white-box) ``attack`` at each eps; with ``per_example``,
+    ``{eps: correct}`` (:func:`correct`) instead."""
+    measure = correct if per_example else accuracy
+    return {eps: measure(model, attacked(model, split, eps, attack=attack, **attack_kwargs)) for eps in eps_values}
 
 
 def robustness_area(curve, max_eps):

@@ -180,14 +180,15 @@ def training_text(history):
 
 def training_table(trained):
     """How each model of ``trained`` (``{label: (model, history)}``) was trained, one row each: the epochs run and
-    the cap, the epoch kept, its validation error, what stopped training (``patience``, the epoch ``cap``, or
-    ``fixed`` for a fixed budget) and the training time. Shows whether the cap, rather than convergence, ended a run."""
+    the cap, the epoch kept, its validation error, what stopped training (``patience``; the epoch ``cap`` of an
+    early-stopped run; ``budget`` for a run that keeps its best epoch of a fixed budget; ``fixed`` for a fixed budget
+    with no validation) and the training time. Shows whether the cap, rather than convergence, ended a run."""
     rows = {}
     for label, (_, history) in trained.items():
         config, run = history["config"], len(history["loss"])
         best = history.get("best_epoch")
-        stopped = ("fixed" if best is None else "patience" if config.get("patience") and run < config["epochs"]
-                   else "cap")
+        stopped = ("fixed" if best is None else "budget" if not config.get("patience") else
+                   "patience" if run < config["epochs"] else "cap")
         rows[label] = {"epochs": run, "cap": config["epochs"], "patience": config.get("patience"),
                        "kept epoch": None if best is None else best + 1,
                        "validation error": None if best is None else history["val_error"][best],

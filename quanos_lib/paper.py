@@ -246,8 +246,8 @@ PAPER = {
     # interval reaches the range's lower end.
     "Q4": _entry("QUANOS vs homogeneous 8-bit at iso-accuracy: robustness gain", NB07, "abstract",
                  **{f"{metric}_vs_8bit": at_least(0.03, unit="points", paper="+3–4%",
-                                                  iso=Iso("clean accuracy", "clean_accuracy_vs_8bit_ours",
-                                                          "clean_accuracy_vs_8bit_baseline", ISO_ACCURACY_TOL))
+                                                  iso=Iso("validation accuracy", "val_accuracy_vs_8bit_ours",
+                                                          "val_accuracy_vs_8bit_baseline", ISO_ACCURACY_TOL))
                     for metric in _SCORED_GAINS}),
     "Q5": _entry("QUANOS compression and energy vs 8-bit (and vs 32-bit float)", NB07, "abstract",
                  compression_vs_8bit=at_least(5.0, unit="ratio", note="the abstract's baseline is 8-bit; the 2-bit "

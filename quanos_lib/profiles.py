@@ -69,18 +69,24 @@ _IMAGENET = {"eps": FGSM_EPS_IMAGENET_PIXELS, "eps_curve": [k / 255 for k in (0,
 # `finetune_epochs` / `removal_finetune_size`, Q2's brief training of each pruned network (0: none).
 #
 # Notebook 07, the models: every compared model trains from notebook 06's checkpoint on `finetune_size` training
-# images (None: all), at most `quanos_epochs` epochs, early-stopped after `patience` epochs without a lower
-# validation error; the PGD adversarially trained ones (Q7; Madry et al.'s attack: `adv_steps` steps, random start;
-# the objective alpha * clean + (1 - alpha) * PGD loss with alpha `adv_alpha`) at most `adv_epochs`, patience
-# `adv_patience`, on their validation error under that attack; `front_bits`, the homogeneous widths of the
+# images (None: all) for the same budget of `quanos_epochs` epochs, keeping its epoch of lowest validation error (no
+# early stop inside the budget); the PGD adversarially trained ones (Q7; Madry et al.'s attack: `adv_steps` steps,
+# random start; the objective alpha * clean + (1 - alpha) * PGD loss with alpha `adv_alpha`) for `adv_epochs`, keeping
+# the epoch of lowest validation error under that attack; the homogeneous baselines keep their weights every
+# `finetune_snapshot_every` epochs (for the comparison at matched accuracy); `front_bits`, the homogeneous widths of the
 # robustness-cost front; `substitute_epochs`, the black-box substitute's; `quanos_iterations`, how often Algorithm 1's
-# steps 2-4 run; `seeds`, the fine-tuning seeds (shuffling order, calibration images, PGD starts) of every scored model.
+# steps 2-4 run; `seeds`, the fine-tuning seeds (shuffling order, calibration images, PGD starts) of every scored model;
+# `independent_bases`: every seed starts from its own base VGG-19 (Algorithm 1's step 1 with that seed) instead of the
+# seed-0 checkpoint of notebook 06 (at `cpu` one base: two more would cost 22 of its 150 minutes).
 #
-# Notebook 07, the protocol (fixed before any result): accuracy against eps under FGSM and PGD (`pgd_steps` steps,
+# Notebook 07, the protocol (its changes: quanos_lib.protocol_log): accuracy against eps under FGSM and PGD (`pgd_steps` steps,
 # random start) at every eps of `curve_eps` on `attack_size` test images (`front_size` for the models that are
 # only on the front, one seed); the scored robustness is the area under the PGD curve over [0, `area_max_eps`]
 # (normalized: 1 = accuracy 1 at every eps) and the PGD accuracy at each eps of `gain_eps`; transfer at `eps`;
-# the gradient-masking checks on `masking_eps`.
+# the gradient-masking checks on `masking_eps`; the stronger attacks beside them (`strong`: on `size` test images,
+# seed 0 of each model kind, at each eps of `gain_eps`): PGD with `steps` steps from `restarts` starts (cross-entropy
+# and margin loss), transfer, and AutoAttack's attacks with the budget `autoattack` (quanos_lib.autoattack; `full` runs
+# AutoAttack's own, `cpu` a reduced one that fits 2 cores).
 _VGG_COMMON = {"eps": 8 / 255, "eps_panel": [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255],
                "random_orders": 3, "finetune_epochs": 0, "removal_finetune_size": 5000,
                "curve_eps": [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255], "area_max_eps": 8 / 255,
@@ -118,9 +124,11 @@ SCALES = {
         "vgg": {**_VGG_COMMON, "train_size": 500, "test_size": 200, "width": 0.05, "epochs": 2,
                 "snapshot_epochs": [1, 2], "eval_size": 100, "eps_panel": [2 / 255, 8 / 255], "random_orders": 1,
                 "finetune_epochs": 1, "removal_finetune_size": 100, "finetune_size": 200, "quanos_epochs": 1,
-                "patience": 1, "adv_epochs": 1, "adv_patience": 1, "adv_steps": 2, "substitute_epochs": 1,
+                "finetune_snapshot_every": 1, "adv_epochs": 1, "adv_steps": 2, "substitute_epochs": 1,
                 "attack_size": 50, "front_size": 30, "pgd_steps": 2, "quanos_iterations": 1, "seeds": [0, 1],
-                "front_bits": [2, 8], "curve_eps": [2 / 255, 4 / 255, 8 / 255], "masking_eps": [0.0, 8 / 255, 64 / 255]},
+                "front_bits": [2, 8], "curve_eps": [2 / 255, 4 / 255, 8 / 255], "masking_eps": [0.0, 8 / 255, 64 / 255],
+                "independent_bases": False, "strong": {"size": 20, "steps": 3, "restarts": 2, "autoattack": {
+                    "apgd_iterations": 3, "targets": 1, "square_queries": 10, "square_restarts": 1}}},
     },
     "cpu": {
         "linear": _LINEAR_FULL_DATA,
@@ -137,16 +145,18 @@ SCALES = {
                         "lr_decay_epochs": 10, "momentum_epochs": 5, "paper_init": False, "conv_lr_scale": 1.0,
                         "lr": 0.05},
         # An eighth of VGG-19's width, 20 epochs (the paper's lower end) on 45k training images. Every compared model
-        # fine-tunes on 10k of them for at most 5 epochs (patience 2); the PGD-7 adversarial training, 8 times as
-        # dear per epoch, at most 3 (patience 1). Attacks on 2,000 test images (1,000 for the front's).
+        # fine-tunes on 10k of them for a budget of 5 epochs; the PGD-7 adversarial training, 8 times as dear per
+        # epoch, for 3. Attacks on 2,000 test images (1,000 for the front's).
         "imagenet": _IMAGENET,
         # All of MNIST and the paper's layers; at most 20 epochs (about 25 minutes on 2 cores), patience 3.
         "mpdbm": {**_MPDBM_COMMON, "train_size": None, "test_size": None, "epochs": 20, "patience": 3,
                   "snapshot_epochs": [1, 2, 5, 10, 20]},
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 0.125, "epochs": 20,
                 "snapshot_epochs": [1, 2, 5, 10, 20], "eval_size": 2000, "finetune_epochs": 1,
-                "finetune_size": 10000, "quanos_epochs": 5, "patience": 2, "adv_epochs": 3, "adv_patience": 1,
-                "substitute_epochs": 5, "attack_size": 2000, "front_size": 1000, "quanos_iterations": 1},
+                "finetune_size": 10000, "quanos_epochs": 5, "finetune_snapshot_every": 1, "adv_epochs": 3,
+                "substitute_epochs": 5, "attack_size": 2000, "front_size": 1000, "quanos_iterations": 1,
+                "independent_bases": False, "strong": {"size": 500, "steps": 50, "restarts": 5, "autoattack": {
+                    "apgd_iterations": 25, "targets": 3, "square_queries": 500, "square_restarts": 1}}},
     },
     "full": {
         # Linear models are cheap: the GPU profile runs them exactly as `cpu` does.
@@ -165,9 +175,11 @@ SCALES = {
                   "snapshot_epochs": [1, 2, 5, 10, 20, 50, 100, 200, 500]},
         "vgg": {**_VGG_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 30,
                 "snapshot_epochs": [1, 5, 10, 20, 30], "eval_size": 10000, "finetune_epochs": 1,
-                "removal_finetune_size": None, "finetune_size": None, "quanos_epochs": 60, "patience": 10,
-                "adv_epochs": 40, "adv_patience": 5, "substitute_epochs": 30, "attack_size": 10000,
-                "front_size": 10000, "pgd_steps": 20, "quanos_iterations": 2, "seeds": [0, 1, 2, 3, 4]},
+                "removal_finetune_size": None, "finetune_size": None, "quanos_epochs": 60, "finetune_snapshot_every": 5,
+                "adv_epochs": 40, "substitute_epochs": 30, "attack_size": 10000,
+                "front_size": 10000, "pgd_steps": 20, "quanos_iterations": 2, "seeds": [0, 1, 2, 3, 4],
+                "independent_bases": True, "strong": {"size": None, "steps": 50, "restarts": 5, "autoattack": {
+                    "apgd_iterations": 100, "targets": 9, "square_queries": 5000, "square_restarts": 1}}},
     },
 }
 

@@ -1,4 +1,4 @@
-"""How notebook 07 scores QUANOS's robustness claims (Q4, Q6, Q7): a protocol fixed before any result was seen.
+"""How notebook 07 scores QUANOS's robustness claims (Q4, Q6, Q7).
 
 1. Every model is attacked white-box on the same test images: FGSM and PGD (``scale["pgd_steps"]`` steps, a
    random start seeded by the run's seed; an image counts as robust only if no iterate fools it, as AutoAttack
@@ -13,19 +13,21 @@
 3. A claim compares two models seed by seed (the same seed: the same fine-tuning seed and PGD start):
    :func:`gains` gives, per scored column, ``ours - baseline`` as a mean with its 95% interval over the seeds
    (:func:`quanos_lib.results.over_seeds`), which the scorecard judges. Clean accuracy stands beside every gain;
-   two models whose mean clean accuracies differ by more than :data:`ISO_ACCURACY` are *not* at iso-accuracy,
-   and :func:`comparison` says so.
+   two models whose validation accuracies differ by more than :data:`quanos_lib.paper.ISO_ACCURACY_TOL` in a seed are
+   *not* at iso-accuracy (:func:`validation_accuracy_metrics`; the scorecard then says *not comparable*).
+4. Beside the scored attacks, stronger ones (:func:`strong_attacks`: AutoAttack's, PGD with restarts and a margin
+   loss, transfer from the model's float twin), and the scored attack's own masking checks against them.
+
+Its settings changed after results had been seen, each for a reason: :mod:`quanos_lib.protocol_log` lists them.
 """
 import math
 
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
-from . import attacks, data, evaluation, results, training
+from . import attacks, autoattack, data, evaluation, paper, results, training
 from .profiles import eps_text
-
-ISO_ACCURACY = 0.01  # two models are at iso-accuracy when their mean clean accuracies differ by at most 1 point
-
 
 def pgd_name(scale):
     return f"PGD-{scale['pgd_steps']}"
@@ -38,18 +40,25 @@ def transfer_images(substitute, split, scale, *, seed=0):
             for eps in scale["curve_eps"]}
 
 
-def curves(model, split, scale, *, seed=0, transfer=None):
+def curves(model, split, scale, *, seed=0, transfer=None, per_example=False):
     """Accuracy of ``model`` on ``split`` against eps (0 and ``scale["curve_eps"]``): ``{"FGSM": {eps: accuracy},
-    "PGD-<steps>": {...}}``, plus ``"transfer PGD-<steps>"`` on the ``transfer`` images (:func:`transfer_images`)."""
+    "PGD-<steps>": {...}}``, plus ``"transfer PGD-<steps>"`` on the ``transfer`` images (:func:`transfer_images`).
+    ``per_example``: each image's correctness instead of each accuracy (:func:`accuracies` gives them back), for
+    intervals over the test images."""
     grid = [0.0, *scale["curve_eps"]]
-    found = {"FGSM": evaluation.accuracy_curve(model, split, attacks.fgsm, grid),
+    found = {"FGSM": evaluation.accuracy_curve(model, split, attacks.fgsm, grid, per_example=True),
              pgd_name(scale): evaluation.accuracy_curve(model, split, attacks.pgd, grid, steps=scale["pgd_steps"],
-                                                        seed=seed, stop_when_fooled=True)}
+                                                        seed=seed, stop_when_fooled=True, per_example=True)}
     if transfer is not None:
-        clean = found["FGSM"][0.0]
-        found[f"transfer {pgd_name(scale)}"] = {0.0: clean, **{
-            eps: evaluation.accuracy(model, data.Split(images, split.y)) for eps, images in transfer.items()}}
-    return found
+        found[f"transfer {pgd_name(scale)}"] = {0.0: found["FGSM"][0.0], **{
+            eps: evaluation.correct(model, data.Split(images, split.y)) for eps, images in transfer.items()}}
+    return found if per_example else accuracies(found)
+
+
+def accuracies(per_example_curves):
+    """:func:`curves` with ``per_example`` back to accuracies: ``{attack: {eps: accuracy}}``."""
+    return {attack: {eps: correct.float().mean().item() for eps, correct in curve.items()}
+            for attack, curve in per_example_curves.items()}
 
 
 def summary(model_curves, scale):
@@ -91,15 +100,16 @@ def gains(tables, ours, baseline, columns):
 
 
 def comparison(tables, pairs, columns):
-    """One row per compared pair (``{name: (ours, baseline)}``): each model's mean clean accuracy, whether they are
-    at iso-accuracy (:data:`ISO_ACCURACY`), and per column the mean gain with its 95% interval, as text."""
+    """One row per compared pair (``{name: (ours, baseline)}``): each model's mean clean test accuracy, whether their
+    means are within :data:`quanos_lib.paper.ISO_ACCURACY_TOL` of each other (the scorecard judges iso-accuracy per
+    seed on validation accuracy), and per column the mean gain with its 95% interval, as text."""
     rows = {}
     for name, (ours, baseline) in pairs.items():
         clean = {label: sum(table.at[label, "clean"] for table in tables.values()) / len(tables)
                  for label in (ours, baseline)}
         row = {"ours": ours, "baseline": baseline, "clean (ours)": results.format_value(clean[ours]),
                "clean (baseline)": results.format_value(clean[baseline]),
-               "iso-accuracy": "yes" if abs(clean[ours] - clean[baseline]) <= ISO_ACCURACY else
+               "iso-accuracy": "yes" if abs(clean[ours] - clean[baseline]) <= paper.ISO_ACCURACY_TOL else
                f"no ({100 * (clean[ours] - clean[baseline]):+.1f} points clean)"}
         for column, gain in gains(tables, ours, baseline, columns).items():
             low, high = (results.format_value(value, "points") for value in gain["interval"])
@@ -108,12 +118,59 @@ def comparison(tables, pairs, columns):
     return pd.DataFrame(rows).T
 
 
-def table(models_by_label, split, scale, *, seed=0, transfer=None):
-    """:func:`summary` of every model (one row each) and their :func:`curves` (``{label: curves}``)."""
-    found = {label: curves(model, split, scale, seed=seed, transfer=transfer)
+def table(models_by_label, split, scale, *, seed=0, transfer=None, per_example=False):
+    """:func:`summary` of every model (one row each) and their :func:`curves` (``{label: curves}``; per example
+    with ``per_example``)."""
+    found = {label: curves(model, split, scale, seed=seed, transfer=transfer, per_example=per_example)
              for label, model in tqdm(models_by_label.items(), desc="attacking", unit="model", leave=False,
                                         disable=training.progress_disabled())}
-    return pd.DataFrame({label: summary(c, scale) for label, c in found.items()}).T, found
+    scored = {label: accuracies(c) if per_example else c for label, c in found.items()}
+    return pd.DataFrame({label: summary(c, scale) for label, c in scored.items()}).T, found
+
+
+def validation_accuracy(history):
+    """A trained model's validation accuracy at the epoch it kept (its history's ``val_error`` at ``best_epoch``)."""
+    return 1 - history["val_error"][history["best_epoch"]]
+
+
+def validation_accuracy_metrics(compared, ours, baseline, suffix):
+    """Each seed's validation accuracy of ``ours`` and ``baseline`` at their kept epochs, over the seeds of
+    ``compared`` (``{seed: {label: (model, history)}}``), as recorded metrics (``val_accuracy_<suffix>_ours`` /
+    ``_baseline``): the measurement a claim "at iso-accuracy" is judged on, seed by seed (:class:`quanos_lib.paper.Iso`);
+    validation images, never test ones, so that the judgement chooses nothing on test images."""
+    return {f"val_accuracy_{suffix}_{role}": results.over_seeds([validation_accuracy(models[label][1])
+                                                                   for models in compared.values()])
+            for role, label in (("ours", ours), ("baseline", baseline))}
+
+
+def matched_epoch(history, accuracy, tol):
+    """The epoch (1-based), among those a baseline kept its weights after, whose validation accuracy is nearest
+    ``accuracy``, if within ``tol``; else None. Chosen on the validation curve, never on test images."""
+    gaps = {int(epoch): abs(1 - history["val_error"][int(epoch) - 1] - accuracy) for epoch in history["snapshots"]}
+    epoch = min(gaps, key=gaps.get, default=None)
+    return epoch if epoch is not None and gaps[epoch] <= tol else None
+
+
+def matched_comparison(compared, tables, ours, baseline, split, scale, *, tol, transfer=None):
+    """The comparison at matched accuracy, seed by seed: the baseline at the epoch whose validation accuracy matches
+    ours' kept epoch (:func:`matched_epoch`), scored by the protocol on ``split``, and ours' gain over it on the scored
+    columns (``tables``: the seeds' :func:`table` summaries, ours' row among them). A row per seed; the gains are
+    absent where no epoch of the budget matches."""
+    rows, columns = {}, scored_columns(scale)
+    for seed, models in compared.items():
+        (_, our_history), (base_model, base_history) = models[ours], models[baseline]
+        ours_accuracy = validation_accuracy(our_history)
+        epoch = matched_epoch(base_history, ours_accuracy, tol)
+        row = {"ours: validation accuracy": ours_accuracy,
+               "baseline: validation accuracy (kept epoch)": validation_accuracy(base_history),
+               "baseline: matched epoch": epoch if epoch else "no matched point within the budget"}
+        if epoch:
+            matched = training.at_snapshot(base_model, base_history, epoch)
+            at_match = summary(curves(matched, split, scale, seed=seed, transfer=transfer), scale)
+            row["baseline: validation accuracy (matched epoch)"] = 1 - base_history["val_error"][epoch - 1]
+            row.update({f"gain, {column}": tables[seed].at[ours, column] - at_match[column] for column in columns})
+        rows[seed] = row
+    return pd.DataFrame(rows).T.rename_axis("seed")
 
 
 def gain_metrics(tables, ours, baseline, suffix, columns):
@@ -136,6 +193,67 @@ def masking_checks(model, split, model_curves, scale, *, chance, seed=0):
     transfer = {eps: value for eps, value in model_curves.get(f"transfer {pgd}", {}).items() if eps}
     return ({"FGSM": fgsm_curve, pgd: pgd_curve},
             evaluation.pgd_sanity_checks(fgsm_curve, pgd_curve, transfer, chance))
+
+
+SCORED = "scored PGD"
+
+
+def strong_attacks(model, split, scale, *, sources, seed=0):
+    """Each image's correctness under the strongest attacks we can run, beside the scored PGD, at every eps of
+    ``scale["gain_eps"]`` (where the claims are decided): ``{eps: {attack: correct}}``. The suite (its budgets in
+    ``scale["strong"]``, recorded with the results): the scored PGD itself (:data:`SCORED`); AutoAttack's attacks as
+    :func:`quanos_lib.autoattack.autoattack` cascades them; PGD with ``steps`` steps from ``restarts`` random starts,
+    with cross-entropy and with the margin loss (:func:`quanos_lib.attacks.pgd_restarts`); and PGD examples (same steps,
+    one start, last iterate) transferred from each model of ``sources`` (``{label: model}``: the model's own float
+    twin, the substitute)."""
+    strong, x, y = scale["strong"], split.float().x, split.y
+    budget = {"steps": strong["steps"], "restarts": strong["restarts"], "seed": seed}
+    found = {}
+    for eps in scale["gain_eps"]:
+        made = {SCORED: attacks.adversarial_examples(model, x, y, eps, attack=attacks.pgd, steps=scale["pgd_steps"],
+                                                     seed=seed, stop_when_fooled=True),
+                "AutoAttack (reduced)": autoattack.autoattack(model, x, y, eps, seed=seed, **strong["autoattack"]),
+                f"PGD-{strong['steps']} x {strong['restarts']}, cross-entropy": attacks.pgd_restarts(
+                    model, x, y, eps, **budget),
+                f"PGD-{strong['steps']} x {strong['restarts']}, margin": attacks.pgd_restarts(
+                    model, x, y, eps, loss_fn=attacks.margin_loss, **budget)}
+        made.update({f"transfer from {label}": attacks.adversarial_examples(source, x, y, eps, attack=attacks.pgd,
+                                                                            steps=strong["steps"], seed=seed)
+                     for label, source in sources.items()})
+        found[eps] = {attack: evaluation.correct(model, data.Split(images, y)) for attack, images in made.items()}
+    return found
+
+
+def strongest(per_attack):
+    """Each image robust only if every attack of :func:`strong_attacks` failed on it (the worst case over the suite)."""
+    return torch.stack(list(per_attack.values())).all(0)
+
+
+def attack_gap(per_attack, *, resamples=1000, seed=0):
+    """How much the scored PGD overstates robustness on these images: its accuracy minus the worst case's over the
+    suite (:func:`strongest`), with a 95% bootstrap interval over the images (paired: the same images)."""
+    pairs = torch.stack([per_attack[SCORED], strongest(per_attack)], dim=1).float()
+    return results.bootstrap(pairs, lambda sample: sample[:, 0].mean() - sample[:, 1].mean(), resamples=resamples,
+                             seed=seed)
+
+
+def strong_attack_table(found):
+    """:func:`strong_attacks` of several models (``{label: found}``) as accuracies, one row per model and eps, one
+    column per attack, with the worst case over the suite."""
+    rows = {(label, eps_text(eps)): {**{attack: correct.float().mean().item() for attack, correct in per_attack.items()},
+                                     "worst case over the suite": strongest(per_attack).float().mean().item()}
+            for label, by_eps in found.items() for eps, per_attack in by_eps.items()}
+    return pd.DataFrame(rows).T.rename_axis(["model", "eps"])
+
+
+def scored_attack_checks(model_curves, per_eps, scale):
+    """:func:`quanos_lib.evaluation.scored_attack_checks` of the scored PGD (its curve from :func:`curves`) against
+    the worst case of :func:`strong_attacks` and the strongest transfer, at the largest eps of ``scale["gain_eps"]``."""
+    eps = max(scale["gain_eps"])
+    worst = {e: strongest(per_attack).float().mean().item() for e, per_attack in per_eps.items()}
+    transfer = {e: min(correct.float().mean().item() for attack, correct in per_attack.items()
+                       if attack.startswith("transfer")) for e, per_attack in per_eps.items()}
+    return evaluation.scored_attack_checks(model_curves[pgd_name(scale)], worst, transfer, eps)
 
 
 def front_table(summary_table, costs):
@@ -165,3 +283,28 @@ def margin_over_front(table, robustness="PGD area", cost="size (kbit)"):
         share = 0.0 if costs[j] == costs[i] else (x - costs[i]) / (costs[j] - costs[i])
         margins[label] = float(row[robustness] - (values[i] + share * (values[j] - values[i])))
     return margins
+
+
+def margin_intervals(table, per_example_curves, scale, *, cost="size (kbit)", resamples=1000, seed=0):
+    """:func:`margin_over_front` of every QUANOS model with a 95% bootstrap interval over the front's test images:
+    each resample of the images recomputes every model's PGD area from its per-image correctness
+    (``per_example_curves``: ``{label: curves}`` of :func:`curves` with ``per_example``) and the margins from those.
+    ``{label: bootstrap result}`` (None outside the front's cost range)."""
+    name, max_eps = pgd_name(scale), scale["area_max_eps"]
+    labels = list(table.index)
+    grid = sorted(eps for eps in per_example_curves[labels[0]][name] if eps <= max_eps + 1e-12)
+    stacked = torch.stack([torch.stack([per_example_curves[label][name][eps] for eps in grid], dim=1)
+                           for label in labels], dim=1).float()  # images x models x eps
+
+    def margins(sample):
+        means = sample.mean(0)
+        areas = {label: evaluation.robustness_area(dict(zip(grid, means[i].tolist())), max_eps)
+                 for i, label in enumerate(labels)}
+        return margin_over_front(table.assign(**{"PGD area": pd.Series(areas)}), cost=cost)
+
+    point = margins(stacked)
+    return {label: None if point[label] is None else
+            results.bootstrap(stacked, lambda sample, label=label: margins(sample)[label] or 0.0, resamples=resamples,
+                              seed=seed)
+            for label in point}
+

@@ -29,6 +29,9 @@ Example, on a model small enough to train in a second (layers are addressed by t
     True
     >>> result.bits == quanos.bit_widths(result.ans) and len(result.history["loss"]) == 2
     True
+    >>> quanos.quanos(model, train, val, training.TrainConfig(epochs=1, lr=0.1), eps=0.1, layers={"1": "2", "3": "3"},
+    ...               fixed={"3": 8}, name="fixed", progress=False).bits["3"]
+    8
 """
 import copy
 import dataclasses
@@ -92,22 +95,24 @@ class Result:
 
 
 def quanos(model, train_split, val_split, config, *, eps, k_initial=QUANOS_K_INITIAL, k_min=quantization.MIN_BITS,
-           iterations=1, layers=None, name="quanos", progress=True):
+           iterations=1, layers=None, fixed=None, name="quanos", progress=True):
     """Algorithm 1's steps 2-4 on a partially trained ``model``, ``iterations`` times.
 
     ``train_split``: the images the quantized network trains on; ``val_split``: the images ANS is measured on
-    (never the test images that later score the model) and, if ``config.patience`` is set, the early-stopping
-    split; ``config``: the training budget of step 4 (a :class:`quanos_lib.training.TrainConfig`); ``eps``: the
-    FGSM eps of ANS; ``layers``: which activation each quantizable layer's ANS is read from (see
-    :func:`quanos_lib.ans.default_layers`: by default a layer's own output); ``name``: the checkpoint name of the
-    first iteration (later ones add ``(iteration k)``). ``model`` is left untouched.
+    (never the test images that later score the model) and the ones that pick the epoch step 4 keeps (and stop it
+    early if ``config.patience`` is set); ``config``: the training budget of step 4 (a
+    :class:`quanos_lib.training.TrainConfig`); ``eps``: the FGSM eps of ANS; ``layers``: which activation each
+    quantizable layer's ANS is read from (see :func:`quanos_lib.ans.default_layers`: by default a layer's own output);
+    ``fixed``: ``{layer: bits}`` set instead of read from ANS (a variant, e.g. the classifier kept at 8 bits);
+    ``name``: the checkpoint name of the first iteration (later ones add ``(iteration k)``). ``model`` is left
+    untouched.
     """
     steps, current = [], model
     for iteration in range(1, iterations + 1):
         sensitivity = ans.adversarial_noise_sensitivity(current, val_split, eps, layers)
-        bits = bit_widths(sensitivity, k_initial, k_min)
+        bits = {**bit_widths(sensitivity, k_initial, k_min), **(fixed or {})}
         label = name if iteration == 1 else f"{name} (iteration {iteration})"
         current, history = train_quantized(current, bits, train_split, config, name=label, progress=progress,
-                                           val_split=val_split if config.patience is not None else None)
+                                           val_split=val_split)
         steps.append(Iteration(sensitivity, bits, current, history))
     return Result(steps)

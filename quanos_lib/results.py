@@ -76,6 +76,21 @@ def over_seeds(values):
     return {"value": mean, "interval": [mean - half, mean + half], "seeds": n, "per_seed": values}
 
 
+def bootstrap(samples, statistic, *, resamples=1000, seed=0):
+    """A statistic of ``samples`` (a tensor or list whose first axis indexes examples, e.g. test images) with its 95%
+    percentile bootstrap interval over them: ``statistic(samples)`` and the 2.5th and 97.5th percentiles of
+    ``statistic`` on ``resamples`` resamples with replacement (seeded), in the stored form of :func:`over_seeds` with
+    ``"resamples"`` in place of ``"seeds"``. For a difference measured on the same examples (paired), pass both as one
+    tensor and let ``statistic`` take the difference, so the pairing is kept."""
+    import torch  # only here: this module is read by light tools that need no torch
+    samples = torch.as_tensor(samples) if not isinstance(samples, torch.Tensor) else samples
+    generator = torch.Generator().manual_seed(seed)
+    draws = torch.randint(len(samples), (resamples, len(samples)), generator=generator)
+    values = sorted(float(statistic(samples[draw])) for draw in draws)
+    low, high = values[int(0.025 * resamples)], values[min(resamples - 1, int(0.975 * resamples))]
+    return {"value": float(statistic(samples)), "interval": [low, high], "resamples": resamples}
+
+
 def output_root(profile):
     """The folder under which ``results/<profile>/`` and ``figures/<profile>/`` of this profile are written."""
     if os.environ.get("QUANOS_OUT"):
@@ -123,6 +138,9 @@ def _measured(value):
     """A metric's stored form: ``{"value": v}``, or for :func:`over_seeds`'s dict its mean, interval and seeds; None
     (a value that does not exist, e.g. an eps that never flips a label) stays None."""
     number = lambda v: None if v is None else _clean(round(float(v), 6))  # noqa: E731
+    if isinstance(value, dict) and "resamples" in value:  # bootstrap
+        return {"value": number(value["value"]), "interval": [number(v) for v in value["interval"]],
+                "resamples": value["resamples"]}
     if isinstance(value, dict):
         return {"value": number(value["value"]), "interval": [number(v) for v in value["interval"]],
                 "seeds": value["seeds"], "per_seed": [number(v) for v in value["per_seed"]]}
@@ -189,11 +207,12 @@ def load(exp_id, profile):
     return merged
 
 
-def training_seconds_by_notebook(profile):
+def training_seconds_by_notebook(profile, folder=None):
     """``{notebook: seconds}``: the training time of every model the notebook's results name (each checkpoint once),
-    from the results of ``profile``; a notebook's models may have been trained before it ran (the checkpoint cache)."""
+    from the results of ``profile`` (in ``folder``, default :func:`results_dir`); a notebook's models may have been
+    trained before it ran (the checkpoint cache)."""
     seconds = {}
-    for path in sorted(results_dir(profile).glob("[A-Z]*.json")):
+    for path in sorted((folder or results_dir(profile)).glob("[A-Z]*.json")):
         entry = json.loads(path.read_text())
         if entry.get("id") not in PAPER:
             continue
@@ -258,8 +277,8 @@ def judge(claim, name, metrics):
         value, interval = _number(measured), measured.get("interval")
     ours = format_value(value, claim.unit)
     if interval:
-        ours += (f" [{format_value(interval[0], claim.unit)}, {format_value(interval[1], claim.unit)}], "
-                 f"{measured['seeds']} seeds")
+        over = f"{measured['seeds']} seeds" if "seeds" in measured else "bootstrap over the test images"
+        ours += f" [{format_value(interval[0], claim.unit)}, {format_value(interval[1], claim.unit)}], {over}"
     if claim.structural:
         return STATUS_STRUCTURAL, ours, claim.structural
     if value is None:

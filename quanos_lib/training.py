@@ -352,6 +352,14 @@ def train(model, train_split, config, *, val_split=None, match=None, epochs=None
     return history
 
 
+def at_snapshot(model, history, epoch):
+    """A copy of a trained ``model`` with the weights its training kept after ``epoch`` (``history["snapshots"]``,
+    :class:`TrainConfig`'s ``snapshot_epochs``), in eval mode; ``model`` is left as it was."""
+    snapshot = copy.deepcopy(model)
+    snapshot.load_state_dict(history["snapshots"][str(epoch)])
+    return snapshot.eval()
+
+
 _DRY_RUN_IMAGES = None  # set inside dry_run()
 
 

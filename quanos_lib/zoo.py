@@ -15,9 +15,10 @@ and read from the checkpoint cache afterwards. The recipes:
   with the linear scale's ``patience`` and epoch cap ``epochs``;
 - maxout (the maxout paper's permutation-invariant MNIST configuration, which the FGSM paper reuses):
   batch 100, learning rate 0.1 decayed as 0.1 / 1.000004^t (floor 1e-6), momentum 0.5 rising
-  linearly to 0.7 by epoch 250, max column norm 1.9365; early stopping on the last 10k training
-  images (patience ``scale["patience"]``), then continued training on all 60k until the training loss reaches
-  the best validation loss. The profile caps the epochs of both phases (``scale["epochs"]``,
+  linearly to 0.7, reached in epoch 251, max column norm 1.9365; early stopping on the last 10k training
+  images (patience ``scale["patience"]``), then continued training on all 60k from the kept epoch, its schedules
+  resumed there, until the objective on the 10k falls to the one the 50k had at the kept epoch (pylearn2's
+  ``mnist_pi_continued.yaml``: :func:`quanos_lib.training.trained_model`). The profile caps the epochs of both phases (``scale["epochs"]``,
   ``scale["continue_epochs"]``). The adversarial and noise objectives perturb with the FGSM paper's unclipped
   ``x + eps * sign(grad)`` (:data:`quanos_lib.paper.FGSM_CLIP`);
 - the RBF network: SGD, batch 100, learning rate 1.0 (its precisions scale the gradients down),
@@ -43,20 +44,20 @@ and read from the checkpoint cache afterwards. The recipes:
   training images, where ANS, calibration and early stopping of notebooks 06-07 look; no test image);
 - QUANOS's step 4 (:func:`quanos_lib.quanos.quanos`) and every baseline of notebook 07 (the paper gives no
   recipe, only "until convergence"): the partially trained VGG-19, fake-quantized to a bit mapping (or left in float),
-  trained on the fine-tuning images with the same recipe at a learning rate of 0.01 falling linearly to 1% of it over
-  the cap ``scale["quanos_epochs"]``, early-stopped after ``scale["patience"]`` epochs without a lower validation
-  error: every model of the comparison follows the same rule from the same checkpoint. Q7's adversarially trained
-  ones use PGD adversarial training (Madry et al.'s attack, ``scale["adv_steps"]`` steps, random start, at the
-  attack's eps ``scale["eps"]``, in the FGSM paper's objective with ``scale["adv_alpha"]``; see
-  :func:`finetune_config`), capped at ``scale["adv_epochs"]`` with patience ``scale["adv_patience"]`` on the
-  validation error under that PGD attack;
+  trained on the fine-tuning images with the same recipe at a learning rate of 0.01 falling linearly to 1% of it in
+  the last epoch of the budget ``scale["quanos_epochs"]``, keeping the epoch of lowest validation error, never
+  stopped early: every model of a comparison follows the same rule, for the same budget, from the same checkpoint.
+  Q7's adversarially trained ones use PGD adversarial training (Madry et al.'s attack, ``scale["adv_steps"]`` steps,
+  random start, at the attack's eps ``scale["eps"]``, in the FGSM paper's objective with ``scale["adv_alpha"]``; see
+  :func:`finetune_config`) for ``scale["adv_epochs"]``, keeping the epoch of lowest validation error under that PGD
+  attack;
 - the black-box attacker's substitute: a VGG-19 of the same width trained separately (seed + 1) with
   the VGG-19 recipe for ``scale["substitute_epochs"]`` epochs.
 """
 import dataclasses
 import functools
 
-from . import models, quanos, quantization, training
+from . import ans, models, quanos, quantization, training
 from .paper import ADV_ALPHA, FGSM_CLIP, FGSM_EPS_MNIST
 from .profiles import eps_text
 
@@ -234,24 +235,29 @@ def vgg19_snapshots(cifar, scale, history):
     return _snapshots(functools.partial(models.VGG19, width=scale["width"], classes=len(cifar.classes)), history)
 
 
-def finetune_config(scale, *, adversarial=False, seed=0):
-    """The training after the shared checkpoint (QUANOS's step 4 and every baseline; see the module's recipes):
-    at most ``scale["quanos_epochs"]`` epochs, early-stopped after ``scale["patience"]`` epochs without a lower
-    validation error. ``adversarial``: PGD adversarial training instead, at most ``scale["adv_epochs"]`` epochs,
-    early-stopped on the validation error under the training attack (Rice et al., 2020: robust error, not clean
-    error, which would stop before the model becomes robust). The attack is Madry et al.'s (``scale["adv_steps"]``
+def finetune_config(scale, *, adversarial=False, seed=0, snapshots=False):
+    """The training after the shared checkpoint (QUANOS's step 4 and every baseline; see the module's recipes), one
+    rule for every model of a comparison: the same budget of ``scale["quanos_epochs"]`` epochs (the learning rate
+    falling linearly to 1% in the last), keeping the epoch of lowest validation error, with no early stop inside the
+    budget, so that no model of a comparison stops sooner than another. ``adversarial``: PGD adversarial training
+    instead, a budget of ``scale["adv_epochs"]``, keeping the epoch of lowest validation error under the training
+    attack (Rice et al., 2020: robust error, not clean error). The attack is Madry et al.'s (``scale["adv_steps"]``
     PGD steps with a random start at ``scale["eps"]``); the objective keeps the clean term,
     ``alpha * J(x) + (1 - alpha) * J(x_pgd)`` with ``alpha = scale["adv_alpha"]`` (0.5, the FGSM paper's), not
-    Madry's alpha 0 (choice: with alpha 0 the width-1/8 VGG-19 of ``cpu`` collapses to a near-constant
-    classifier, 21% clean on validation images; Madry et al. show small networks cannot fit that objective)."""
+    Madry's alpha 0 (choice: with alpha 0 the width-1/8 VGG-19 of ``cpu`` collapses to a near-constant classifier, 21%
+    clean on validation images; Madry et al. show small networks cannot fit that objective). ``snapshots``: keep the
+    weights every ``scale["finetune_snapshot_every"]`` epochs (the baselines whose epochs a comparison at matched
+    accuracy may pick)."""
     if adversarial:
-        epochs, rule = scale["adv_epochs"], {"patience": scale["adv_patience"], "adv_alpha": scale["adv_alpha"],
-                                             "adv_kind": "pgd", "adv_steps": scale["adv_steps"],
-                                             "adv_eps": scale["eps"], "val_adv_eps": scale["eps"],
-                                             "val_adv_kind": "pgd"}
+        epochs, rule = scale["adv_epochs"], {"adv_alpha": scale["adv_alpha"], "adv_kind": "pgd",
+                                             "adv_steps": scale["adv_steps"], "adv_eps": scale["eps"],
+                                             "val_adv_eps": scale["eps"], "val_adv_kind": "pgd"}
     else:
-        epochs, rule = scale["quanos_epochs"], {"patience": scale["patience"]}
-    return training.TrainConfig(epochs=epochs, lr_linear_epochs=epochs, seed=seed, **FINETUNE_RECIPE, **rule)
+        epochs, rule = scale["quanos_epochs"], {}
+    every = scale["finetune_snapshot_every"]
+    kept = tuple(range(every, epochs + 1, every)) if snapshots and every else ()
+    return training.TrainConfig(epochs=epochs, lr_linear_epochs=epochs, snapshot_epochs=kept, seed=seed,
+                                **FINETUNE_RECIPE, **rule)
 
 
 def layer_removal_finetune(cifar, scale, seed=0):
@@ -265,27 +271,41 @@ def layer_removal_finetune(cifar, scale, seed=0):
     return lambda pruned: training.train(pruned, images, config, progress=False)
 
 
-def finetuned_vgg19(cifar, scale, start, bits=None, *, label, adversarial=False, seed=0):
+def finetuned_vgg19(cifar, scale, start, bits=None, *, label, adversarial=False, seed=0, snapshots=False):
     """``start`` (a trained VGG-19; a fake-quantized one starts from its float weights) fake-quantized to
     ``bits`` (``{layer: bits}``; ``None`` keeps 32-bit float) and trained on the fine-tuning images by
-    :func:`finetune_config` (PGD adversarial training if ``adversarial``). ``label`` names the checkpoint file."""
+    :func:`finetune_config` (PGD adversarial training if ``adversarial``; ``snapshots`` kept for a comparison at
+    matched accuracy). ``label`` names the checkpoint file."""
     splits = vgg_splits(cifar, scale)
-    return quanos.train_quantized(start, bits, splits.finetune, finetune_config(scale, adversarial=adversarial, seed=seed),
-                                  val_split=splits.validation, name=_finetune_name(scale, label, adversarial))
+    config = finetune_config(scale, adversarial=adversarial, seed=seed, snapshots=snapshots)
+    return quanos.train_quantized(start, bits, splits.finetune, config, val_split=splits.validation,
+                                  name=_finetune_name(scale, label, adversarial))
 
 
 def _finetune_name(scale, label, adversarial=False):
     return f"vgg19_w{scale['width']:g}_{'adv_' if adversarial else ''}{label}"
 
 
-def quanos_vgg19(cifar, scale, start, *, ans_eps=None, seed=0):
+# QUANOS's classifier (its last layer, whose ANS read on its logits gives it 2 bits at cpu) three ways: as Algorithm 1
+# reads it (scored), kept at 8 bits, and with its ANS read on its input (the features it classifies).
+CLASSIFIER_READINGS = {None: "QUANOS", "8-bit": "QUANOS, classifier at 8 bits",
+                       "input": "QUANOS, classifier's ANS on its input"}
+
+
+def quanos_vgg19(cifar, scale, start, *, ans_eps=None, seed=0, classifier=None):
     """QUANOS's Algorithm 1 (steps 2-4, ``scale["quanos_iterations"]`` times) on the partially trained VGG-19
     ``start`` (:func:`quanos_lib.quanos.quanos`): ANS at ``ans_eps`` (default ``scale["eps"]``) on the validation
-    images, step 4 as every baseline (:func:`finetune_config`) on the fine-tuning images."""
+    images, step 4 as every baseline (:func:`finetune_config`) on the fine-tuning images. ``classifier``: ``None``
+    (the scored mapping), ``"8-bit"`` (the classifier kept at 8 bits) or ``"input"`` (its ANS read on its input,
+    ``features.pool5``'s output) — :data:`CLASSIFIER_READINGS`."""
     splits, ans_eps = vgg_splits(cifar, scale), scale["eps"] if ans_eps is None else ans_eps
     name = "QUANOS" if ans_eps == scale["eps"] else f"QUANOS_ans_eps_{ans_eps * 255:g}_255"
+    if classifier is not None:
+        name += f"_classifier_{classifier.replace('-', '')}"
+    layers = {**ans.default_layers(start), "classifier": "features.pool5"} if classifier == "input" else None
     return quanos.quanos(start, splits.finetune, splits.validation, finetune_config(scale, seed=seed), eps=ans_eps,
-                         iterations=scale["quanos_iterations"], name=_finetune_name(scale, name))
+                         iterations=scale["quanos_iterations"], name=_finetune_name(scale, name), layers=layers,
+                         fixed={"classifier": 8} if classifier == "8-bit" else None)
 
 
 def quanos_label(scale, ans_eps):
@@ -298,7 +318,8 @@ def quanos_front(cifar, scale, start, seed=0):
     32-bit float, homogeneous at every width of ``scale["front_bits"]``, and QUANOS with ANS at every eps of
     ``scale["eps_panel"]``. Returns ``({label: (model, history)}, {label: bits or None})``."""
     plans = {"32-bit float": None, **{f"{k}-bit": quantization.uniform_bits(start, k) for k in scale["front_bits"]}}
-    trained = {label: finetuned_vgg19(cifar, scale, start, bits, label=label, seed=seed) for label, bits in plans.items()}
+    trained = {label: finetuned_vgg19(cifar, scale, start, bits, label=label, seed=seed, snapshots=bits is not None)
+               for label, bits in plans.items()}
     for ans_eps in scale["eps_panel"]:
         result = quanos_vgg19(cifar, scale, start, ans_eps=ans_eps, seed=seed)
         label = quanos_label(scale, ans_eps)
@@ -308,15 +329,20 @@ def quanos_front(cifar, scale, start, seed=0):
 
 def quanos_comparison(cifar, scale, start, seed=0):
     """The models of notebook 07's scored comparisons at one fine-tuning ``seed``, all from ``start``: QUANOS
-    (ANS at ``scale["eps"]``), homogeneous 8-bit (Q4), the iso-compression homogeneous width
-    (:func:`quanos_lib.quantization.iso_size_bits`, Q6), and 32-bit float and QUANOS each with PGD adversarial
-    training (Q7). Returns ``({label: (model, history)}, {label: bits or None})``."""
-    result = quanos_vgg19(cifar, scale, start, seed=seed)
+    (ANS at ``scale["eps"]``) and its two other classifier readings (:data:`CLASSIFIER_READINGS`), homogeneous 8-bit
+    (Q4), the iso-compression homogeneous width (:func:`quanos_lib.quantization.iso_size_bits`, Q6), both homogeneous
+    ones with their snapshots (for the comparison at matched accuracy), and 32-bit float and QUANOS each with PGD
+    adversarial training (Q7). Returns ``({label: (model, history)}, {label: bits or None})``."""
+    readings = {label: quanos_vgg19(cifar, scale, start, seed=seed, classifier=reading)
+                for reading, label in CLASSIFIER_READINGS.items()}
+    result = readings["QUANOS"]
     iso = quantization.iso_size_bits(start, result.bits)
-    plans = {"QUANOS": result.bits, **{f"{k}-bit": quantization.uniform_bits(start, k) for k in dict.fromkeys([8, iso])}}
-    trained = {"QUANOS": (result.model, result.history)}
-    trained.update({label: finetuned_vgg19(cifar, scale, start, bits, label=label, seed=seed)
-                    for label, bits in plans.items() if label != "QUANOS"})
+    plans = {label: reading.bits for label, reading in readings.items()}
+    trained = {label: (reading.model, reading.history) for label, reading in readings.items()}
+    for k in dict.fromkeys([8, iso]):
+        plans[f"{k}-bit"] = quantization.uniform_bits(start, k)
+        trained[f"{k}-bit"] = finetuned_vgg19(cifar, scale, start, plans[f"{k}-bit"], label=f"{k}-bit", seed=seed,
+                                              snapshots=True)
     for label, bits in (("32-bit float", None), ("QUANOS", result.bits)):
         trained[f"{label} + PGD adv. training"] = finetuned_vgg19(cifar, scale, start, bits, label=label,
                                                                   adversarial=True, seed=seed)

@@ -182,3 +182,25 @@ def test_fgsm_can_take_its_gradient_in_training_mode_for_an_adversarial_objectiv
     assert not torch.equal(first, second)  # a fresh dropout mask each time
     assert torch.equal(attacks.fgsm(tiny_mlp, x, y, 0.1), attacks.fgsm(tiny_mlp, x, y, 0.1))  # eval mode: none
     assert tiny_mlp.training
+
+
+def test_margin_loss_is_the_largest_wrong_logit_minus_the_true_one():
+    outputs = torch.tensor([[2.0, 1.0, -1.0], [0.0, 3.0, 1.0]])
+    assert attacks.margin_loss(outputs, torch.tensor([0, 2])) == pytest.approx((1.0 - 2.0) + (3.0 - 1.0))
+
+
+def test_pgd_restarts_is_at_least_as_strong_as_one_start_and_stays_in_the_ball(tiny_mlp, batch):
+    x, y = batch
+    tiny_mlp.eval()
+    y = tiny_mlp(x).argmax(1)  # every image starts correctly classified
+    one = attacks.pgd(tiny_mlp, x, y, 0.3, steps=5, seed=0, stop_when_fooled=True)
+    many = attacks.pgd_restarts(tiny_mlp, x, y, 0.3, steps=5, restarts=4, seed=0, batch_size=8)
+    assert (many - x).abs().max() <= 0.3 + 1e-6 and many.min() >= 0 and many.max() <= 1
+    fooled = lambda images: (tiny_mlp(images).argmax(1) != y).sum().item()  # noqa: E731
+    assert fooled(many) >= fooled(one) and fooled(many) > 0
+    margin = attacks.pgd_restarts(tiny_mlp, x, y, 0.3, steps=5, restarts=2, loss_fn=attacks.margin_loss)
+    assert (margin - x).abs().max() <= 0.3 + 1e-6
+    # each batch of a restart gets its own start: identical images in two batches end up in different places
+    twins = torch.cat([x[:8], x[:8]])
+    moved = attacks.pgd_restarts(tiny_mlp, twins, y[:8].repeat(2), 0.3, steps=1, restarts=1, batch_size=8)
+    assert not torch.equal(moved[:8], moved[8:])

@@ -96,3 +96,69 @@ def test_a_protocol_whose_scored_eps_is_not_measured_is_refused():
     curves = protocol.curves(_threshold_model(), _split(), SCALE)
     with pytest.raises(ValueError, match="gain eps"):
         protocol.summary(curves, dict(SCALE, gain_eps=[0.03]))
+
+
+def _history(val_errors, snapshots=(), best=None):
+    best = min(range(len(val_errors)), key=val_errors.__getitem__) if best is None else best
+    return {"val_error": val_errors, "best_epoch": best, "snapshots": {str(e): {} for e in snapshots}}
+
+
+def test_iso_accuracy_is_recorded_per_seed_on_validation_accuracy():
+    compared = {0: {"ours": (None, _history([0.30, 0.24])), "base": (None, _history([0.25, 0.22]))},
+                1: {"ours": (None, _history([0.26, 0.28])), "base": (None, _history([0.21, 0.23]))}}
+    found = protocol.validation_accuracy_metrics(compared, "ours", "base", "vs_x")
+    assert found["val_accuracy_vs_x_ours"]["per_seed"] == pytest.approx([0.76, 0.74])  # the kept epochs' accuracies
+    assert found["val_accuracy_vs_x_baseline"]["per_seed"] == pytest.approx([0.78, 0.79])
+
+
+def test_the_matched_epoch_comes_from_the_validation_curve_and_may_not_exist():
+    history = _history([0.40, 0.30, 0.24, 0.22], snapshots=(1, 2, 3, 4))
+    assert protocol.matched_epoch(history, 0.755, tol=0.01) == 3  # 76% at epoch 3, nearest to 75.5%
+    assert protocol.matched_epoch(history, 0.50, tol=0.01) is None  # no epoch within a point of 50%
+    assert protocol.matched_epoch(_history([0.40, 0.24], snapshots=(2,)), 0.60, tol=0.01) is None  # only kept weights
+
+
+def test_the_worst_case_over_the_suite_and_the_scored_attacks_overstatement():
+    per_attack = {protocol.SCORED: torch.tensor([True, True, True, False]),
+                  "a": torch.tensor([True, False, True, False]), "b": torch.tensor([True, True, False, False])}
+    assert protocol.strongest(per_attack).tolist() == [True, False, False, False]
+    gap = protocol.attack_gap(per_attack, resamples=200)
+    assert gap["value"] == pytest.approx(0.75 - 0.25) and gap["interval"][0] <= gap["value"] <= gap["interval"][1]
+    table = protocol.strong_attack_table({"model": {0.01: per_attack}})
+    assert table.loc[("model", "0.01"), "worst case over the suite"] == 0.25
+
+
+def test_front_margins_get_a_bootstrap_interval_over_the_test_images():
+    scale = {"curve_eps": [0.01, 0.02], "area_max_eps": 0.02, "pgd_steps": 5}
+    n = 40
+    g = torch.Generator().manual_seed(0)
+    correct = lambda rate: torch.rand(n, generator=g) < rate  # noqa: E731
+    curves = {label: {"PGD-5": {0.0: correct(1.0), 0.01: correct(r), 0.02: correct(r / 2)}}
+              for label, r in {"2-bit": 0.2, "8-bit": 0.6, "QUANOS": 0.5}.items()}
+    table = pd.DataFrame({"size (kbit)": [10.0, 40.0, 20.0], "family": ["homogeneous", "homogeneous", "QUANOS"],
+                          "PGD area": [0.0, 0.0, 0.0]}, index=list(curves))
+    found = protocol.margin_intervals(table, curves, scale, resamples=200)
+    areas = {label: protocol.evaluation.robustness_area(
+        {eps: c.float().mean().item() for eps, c in curve["PGD-5"].items()}, 0.02) for label, curve in curves.items()}
+    point = protocol.margin_over_front(table.assign(**{"PGD area": pd.Series(areas)}))["QUANOS"]
+    low, high = found["QUANOS"]["interval"]
+    assert found["QUANOS"]["value"] == pytest.approx(point) and low < point < high and high - low > 0.01
+
+
+def test_the_protocol_log_lists_only_changes_with_their_results_before_and_after():
+    from quanos_lib import protocol_log
+
+    def result(width, alpha, gain):
+        setup = {"scale": {"width": width, "pgd_steps": 10},
+                 "models": {"32-bit float + PGD adv. training": {"config": {"adv_alpha": alpha, "adv_kind": "pgd"}}}}
+        return {"setup": setup, "metrics": {"pgd_area_gain_vs_8bit": {"value": gain}}}
+
+    entries = [{"date": d, "commit": c, "why": c, "settings": protocol_log.settings(result(w, a, g), result(w, a, g), ""),
+                "results": protocol_log.headlines(result(w, a, g), result(w, a, g))}
+               for d, c, w, a, g in (("1", "a", 0.25, 0.0, 0.01), ("2", "b", 0.25, 0.0, 0.02), ("3", "c", 0.125, 0.5, 0.0))]
+    log = protocol_log.changes(entries)
+    assert [entry["commit"] for entry in log] == ["a", "c"]  # b changed no setting: a rerun, not a change
+    assert log[1]["changed"] == {"width": [0.25, 0.125], "its alpha (clean term)": [0.0, 0.5]}
+    assert log[1]["before"]["Q4 gain (PGD area)"] == 0.02 and log[1]["results"]["Q4 gain (PGD area)"] == 0.0
+    table = protocol_log.table(log)
+    assert "width: 0.25 → 0.125" in table.at[1, "what changed"]
