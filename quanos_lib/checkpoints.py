@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import pathlib
+import socket
 import warnings
 
 import torch
@@ -66,7 +67,7 @@ def load_or_train(name, key, build, train):
             model = build()
     history = train(model)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".pt.partial")
+    partial = path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.partial")  # one per writer
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "history": history}, partial)
     os.replace(partial, path)  # atomic: a crash mid-write never leaves a truncated checkpoint behind

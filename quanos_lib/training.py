@@ -34,9 +34,11 @@ import contextlib
 import copy
 import dataclasses
 import os
+import pathlib
 import random
 import re
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -55,6 +57,9 @@ def seed_everything(seed):
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    # ... without filling every new tensor first (deterministic mode's default): nothing here reads memory it did not
+    # write, and the fill tripled the kernels of a step
+    torch.utils.deterministic.fill_uninitialized_memory = False
 
 
 def pin_threads(threads=None):
@@ -177,24 +182,33 @@ def _objective(model, x, y, config):
 
 
 def _validate(model, split, config):
-    """Validation error (on FGSM or PGD examples if ``val_adv_eps``) and the objective on the split, in eval mode."""
+    """Validation error (on FGSM or PGD examples if ``val_adv_eps``) and the objective on the split, in eval mode.
+    On the model's device, one host read each (the error is the mean of the wrong predictions, as
+    :func:`quanos_lib.evaluation.summarize` computes it)."""
     if config.val_adv_kind not in ("fgsm", "pgd"):
         raise ValueError(f"unknown val_adv_kind {config.val_adv_kind!r}: 'fgsm' or 'pgd'")
     attack = ({"attack": attacks.pgd, "steps": config.adv_steps, "seed": config.seed, "stop_when_fooled": True}
               if config.val_adv_kind == "pgd" else {})
+    dev = models.device(model)
     with models.eval_mode(model):
         measured = (split if config.val_adv_eps is None else
                     evaluation.attacked(model, split, config.val_adv_eps, clip=config.adv_clip, **attack))
-        error = evaluation.evaluate(model, measured)["error"]
+        with torch.no_grad():
+            predicted = torch.cat([models.probabilities(model, model(xb.to(dev))).argmax(1)
+                                   for xb, _ in measured.batches(1000)])
+        error = (predicted != measured.y.to(dev)).float().mean().item()
         return error, _mean_objective(model, split, config)
 
 
 def _mean_objective(model, split, config):
-    """The training objective's mean over ``split``, no step taken, in the mode the model is in."""
+    """The training objective's mean over ``split``, no step taken, in the mode the model is in (summed on the
+    device in float64, one host read)."""
     dev = models.device(model)
+    total = torch.zeros((), dtype=torch.float64, device=dev)
     with torch.no_grad():  # FGSM inside the objective still takes its gradient
-        return sum(_objective(model, xb.to(dev), yb.to(dev), config)[0].item() * len(yb)
-                   for xb, yb in split.batches(1000)) / len(split)
+        for xb, yb in split.batches(1000):
+            total += _objective(model, xb.to(dev), yb.to(dev), config)[0].double() * len(yb)
+    return total.item() / len(split)
 
 
 def monitored_objective(model, split, config):
@@ -263,16 +277,69 @@ def _param_groups(model):
     return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
 
 
+def _max_norm_layers(model, max_norm):
+    """``[(weight, limit)]`` of the layers the max-norm constraint holds, found once per run (a module's own
+    ``max_norm`` wins over the configuration's)."""
+    found = ((module, getattr(module, "max_norm", max_norm)) for module in model.modules())
+    return [(module.weight, limit) for module, limit in found
+            if limit is not None and isinstance(module, (nn.Linear, nn.Conv2d))]
+
+
 @torch.no_grad()
-def _apply_max_norm(model, max_norm):
-    for module in model.modules():
-        limit = getattr(module, "max_norm", max_norm)
-        if limit is not None and isinstance(module, (nn.Linear, nn.Conv2d)):
-            # dim 0 of W indexes the units (rows of a linear map) or filters (out x in x kh x kw)
-            module.weight.copy_(torch.renorm(module.weight, 2, 0, limit))
+def _apply_max_norm(layers):
+    for weight, limit in layers:  # dim 0 of W indexes the units (rows of a linear map) or filters (out x in x kh x kw)
+        weight.copy_(torch.renorm(weight, 2, 0, limit))
 
 
-def train(model, train_split, config, *, val_split=None, match=None, epochs=None, progress=True):
+def _random_state(generators):
+    """Every random stream a run draws from: its own generators and torch's global ones (dropout, PGD starts)."""
+    state = {name: generator.get_state() for name, generator in generators.items()}
+    state["torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_random_state(generators, state):
+    for name, generator in generators.items():
+        generator.set_state(state[name])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class ResumeFile:
+    """Where a run keeps its full state while it trains (:func:`train`'s ``resume``): ``path``, and ``tag``, what the
+    state must belong to (the checkpoint's key and the phase); a file of another tag, or unreadable, is ignored with
+    one warning line. Written atomically (a crash mid-write leaves the previous state)."""
+
+    def __init__(self, path, tag):
+        self.path, self.tag = pathlib.Path(path), tag
+
+    def load(self):
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            if state.get("tag") != self.tag:
+                raise ValueError("it belongs to another run")
+            return state
+        except Exception as error:  # truncated, corrupt or another run's: start over, loudly
+            warnings.warn(f"resume file {self.path.name} ignored ({type(error).__name__}: {error})", stacklevel=3)
+            return None
+
+    def save(self, state):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
+        torch.save({**state, "tag": self.tag}, partial)
+        os.replace(partial, self.path)
+
+    def remove(self):
+        self.path.unlink(missing_ok=True)
+
+
+def train(model, train_split, config, *, val_split=None, match=None, epochs=None, progress=True, resume=None,
+          resume_every=None):
     """Train ``model`` in place on ``train_split`` (a :class:`quanos_lib.data.Split`).
 
     With ``val_split``, the epoch with the lowest validation error is kept (early stopping after
@@ -285,45 +352,74 @@ def train(model, train_split, config, *, val_split=None, match=None, epochs=None
     ``config.continue_epochs``, ``best_train_objective``, the monitored objective on ``train_split`` at the kept epoch
     (the continued phase's target); with ``match``, ``match_objective`` per epoch; and ``snapshots``:
     ``{epoch: state dict}`` for ``config.snapshot_epochs``; ``threads``, torch's CPU threads (the weights depend on it).
+
+    ``resume``: a :class:`ResumeFile`. The run saves its full state there (weights, optimizer, every random stream,
+    the schedules' position, the early-stopping bookkeeping, the history) after an epoch once ``resume_every``
+    seconds (default ``$QUANOS_RESUME_SECONDS``, else 60) have passed since the last save, and a run started again with
+    the same file continues from it: killed and
+    restarted, it ends with bitwise the same weights and history as an uninterrupted one. The loop reads the device
+    once per epoch (the running loss and error stay on it; the order of the mini-batches is drawn on the CPU and
+    uploaded once), so a GPU never waits on the host inside an epoch.
     """
     seed_everything(config.seed)
     dev = default_device()
     model.to(dev)
-    optimizer = torch.optim.SGD(_param_groups(model), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
-    shuffle = torch.Generator().manual_seed(config.seed)
+    groups = _param_groups(model)
+    for group in groups:  # a tensor on the device, filled each step: setting it reads nothing back
+        group["lr"] = torch.tensor(config.lr * group["lr_scale"], device=dev)
+    # on a GPU the fused kernel takes the tensor rate without reading it back (the others call .item() on it)
+    optimizer = torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=config.momentum, weight_decay=config.weight_decay,
+                                fused=dev.type == "cuda" or None)
+    constrained = _max_norm_layers(model, config.max_col_norm)
+    images, labels = train_split.x.to(dev), train_split.y.to(dev)  # the split on the device, once
+    shuffle = torch.Generator().manual_seed(config.seed)  # the order is drawn on the CPU, as always
     augment = torch.Generator().manual_seed(config.seed + 1)
     history = {"loss": [], "train_error": [], "val_error": [], "val_loss": [], "lr": [], "momentum": [],
                "best_epoch": None, "best_step": None, "best_val_loss": None, "snapshots": {},
                "threads": torch.get_num_threads()}
     if match is not None:
         history["match_objective"] = []
-    best_error, best_state, since_best, step = float("inf"), None, 0, 0
+    best_error, best_state, since_best, step, first = float("inf"), None, 0, 0, 0
+    generators = {"shuffle": shuffle, "augment": augment}
+    saved = resume.load() if resume is not None else None
+    if saved is not None:  # continue where the run that saved it stopped
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        _restore_random_state(generators, saved["random"])
+        history, best_state = saved["history"], saved["best_state"]
+        best_error, since_best, step, first = saved["best_error"], saved["since_best"], saved["step"], saved["epoch"]
+    last_save = time.perf_counter()
+    resume_every = float(os.environ.get("QUANOS_RESUME_SECONDS", 60)) if resume_every is None else resume_every
     quiet = not progress or progress_disabled()
-    bar = tqdm(range(config.epochs if epochs is None else epochs), desc="training", unit="epoch", leave=False,
-               disable=quiet)
+    bar = tqdm(range(first, config.epochs if epochs is None else epochs), desc="training", unit="epoch", leave=False,
+               disable=quiet, initial=first)
     for epoch in bar:
         model.train()
         epoch_momentum = momentum(config, epoch)
-        loss_sum, wrong, seen = 0.0, 0, 0
-        for x, y in train_split.batches(config.batch_size, shuffle=True, generator=shuffle):
+        for group in optimizer.param_groups:
+            group["momentum"] = epoch_momentum
+        # the running loss (float64, as the host's sum was) and error count stay on the device: one read per epoch
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        wrong, seen = torch.zeros((), dtype=torch.long, device=dev), 0
+        order = torch.randperm(len(labels), generator=shuffle, device=shuffle.device).to(dev)  # one upload an epoch
+        for index in order.split(config.batch_size):
+            x, y = data.to_float(images[index]), labels[index]
             if config.augment_padding or config.augment_flip:
                 x = data.random_crop_flip(x, config.augment_padding, config.augment_flip, augment)
-            x, y = x.to(dev), y.to(dev)
             lr = learning_rate(config, step, epoch)
             for group in optimizer.param_groups:
-                group["lr"], group["momentum"] = lr * group["lr_scale"], epoch_momentum
+                group["lr"].fill_(lr * group["lr_scale"])
             loss, outputs = _objective(model, x, y, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            _apply_max_norm(model, config.max_col_norm)
-            wrong += (outputs.argmax(1) != y).sum().item()
-            loss_sum += loss.item() * len(y)
+            _apply_max_norm(constrained)
+            wrong += (outputs.argmax(1) != y).sum()
+            loss_sum += loss.detach().double() * len(y)
             seen += len(y)
             step += 1
-        history["loss"].append(loss_sum / seen)
-        history["train_error"].append(wrong / seen)
+        history["loss"].append(loss_sum.item() / seen)
+        history["train_error"].append(wrong.item() / seen)
         history["lr"].append(lr)
         history["momentum"].append(epoch_momentum)
         if epoch + 1 in config.snapshot_epochs:
@@ -346,6 +442,11 @@ def train(model, train_split, config, *, val_split=None, match=None, epochs=None
             history["match_objective"].append(monitored_objective(model, match[0], config))
             if history["match_objective"][-1] <= match[1]:
                 break
+        if resume is not None and time.perf_counter() - last_save >= resume_every:
+            resume.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "random": _random_state(generators), "history": history, "best_state": best_state,
+                         "best_error": best_error, "since_best": since_best, "step": step, "epoch": epoch + 1})
+            last_save = time.perf_counter()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -408,15 +509,29 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
         seed_everything(config.seed)
         return build()
 
-    def fit(model):
+    checkpoint = checkpoints.path_for(name, key)
+    resumes = {phase: ResumeFile(checkpoint.with_name(f"{checkpoint.stem}.{phase}.resume"), f"{checkpoint.stem}:{phase}")
+               for phase in ("first", "first-done", "continued")}  # each phase's state while it trains
+
+    def fit(model, resume=True):
         start = time.perf_counter()
-        history = train(model, train_split, config, val_split=val_split, progress=progress)
-        if val_split is not None and config.continue_epochs:
+        continuing = val_split is not None and config.continue_epochs
+        done = resumes["first-done"].load() if resume and continuing else None
+        if done is None:
+            history = train(model, train_split, config, val_split=val_split, progress=progress,
+                            resume=resumes["first"] if resume else None)
+            if resume and continuing:  # a restart during the continued phase does not redo the first
+                resumes["first-done"].save({"model": model.state_dict(), "history": history})
+        else:
+            model.load_state_dict(done["model"])
+            history = done["history"]
+        if continuing:
             everything = data.Split(torch.cat([train_split.x, val_split.x]), torch.cat([train_split.y, val_split.y]))
             history["continued"] = train(model, everything, continued_config(config, history),
                                          match=(val_split, history["best_train_objective"]),
-                                         epochs=config.continue_epochs, progress=progress)
-        history["seconds"] = time.perf_counter() - start
+                                         epochs=config.continue_epochs, progress=progress,
+                                         resume=resumes["continued"] if resume else None)
+        history["seconds"] = time.perf_counter() - start  # this process's share, where a run was resumed
         return history
 
     if _DRY_RUN_IMAGES is not None:  # one step on a few images, and no cache (see dry_run)
@@ -424,8 +539,10 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
         val_split = val_split.subset(_DRY_RUN_IMAGES) if val_split is not None else None
         config = dataclasses.replace(config, epochs=1, continue_epochs=min(config.continue_epochs, 1))
         model = build_seeded()
-        history = fit(model)
+        history = fit(model, resume=False)
     else:
         model, history = checkpoints.load_or_train(name, key, build_seeded, fit)
+        for resume_file in resumes.values():  # the finished checkpoint replaces them
+            resume_file.remove()
     history = dict(history, config=config.asdict(), checkpoint=checkpoints.path_for(name, key).name)
     return model.to(default_device()).eval(), history

@@ -85,8 +85,10 @@ def test_every_quanos_model_at_full(cifar):
         finetune = zoo.layer_removal_finetune(cifar, scale)
         finetune(quantization.float_copy(base))
         compared, plans = zoo.quanos_comparison(cifar, scale, base, seed=0)
-        assert set(compared) == {"QUANOS", "8-bit", f"{quantization.iso_size_bits(base, plans['QUANOS'])}-bit",
+        assert set(compared) == {*zoo.CLASSIFIER_READINGS.values(), "8-bit",
+                                 f"{quantization.iso_size_bits(base, plans['QUANOS'])}-bit",
                                  "32-bit float + PGD adv. training", "QUANOS + PGD adv. training"}
+        assert plans["QUANOS, classifier at 8 bits"]["classifier"] == 8
         for label, result in compared.items():
             _trains_and_evaluates(result, cifar.test)
         assert compared["QUANOS + PGD adv. training"][1]["config"]["adv_steps"] == scale["adv_steps"]

@@ -244,6 +244,8 @@ def test_q7s_adversarial_training_objective_mixes_the_clean_loss_with_the_loss_a
     assert config.epochs == scale["adv_epochs"] and config.patience is None  # the same budget for every model
     x, y = torch.rand(32, 1, 4, 4, generator=torch.Generator().manual_seed(3)), torch.randint(0, 3, (32,))
     tiny_mlp.eval()  # no dropout: the forward passes below are deterministic
+    with torch.no_grad():  # curved enough within 8/255 that PGD's iterates leave FGSM's corner
+        tiny_mlp[1].weight.mul_(60)
     torch.manual_seed(7)
     loss, _ = training._objective(tiny_mlp, x, y, config)
     torch.manual_seed(7)
@@ -257,3 +259,41 @@ def test_q7s_adversarial_training_objective_mixes_the_clean_loss_with_the_loss_a
     error, _ = training._validate(tiny_mlp, data.Split(x, y), config)
     x_val = attacks.pgd(tiny_mlp, x, y, 8 / 255, steps=scale["adv_steps"], seed=2, stop_when_fooled=True)
     assert error == evaluation.evaluate(tiny_mlp, data.Split(x_val, y))["error"]
+
+
+def _weights(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("case", ["maxout, FGSM objective, schedules, max-norm", "conv maxout, uint8, augmented",
+                                  "VGG-19, PGD objective, linear decay"])
+def test_the_sync_free_loop_gives_bitwise_the_weights_and_history_of_the_loop_before_it(case):
+    """tests/reference_training.py is the loop as it was (two host reads per step, batches gathered on the CPU); the
+    loop of today keeps the split, the running loss and the error on the device and must not move a single bit."""
+    import reference_training
+    from quanos_lib import zoo
+    g = torch.Generator().manual_seed(0)
+    if case.startswith("maxout"):
+        x, y = torch.rand(500, 1, 28, 28, generator=g), torch.randint(0, 10, (500,), generator=g)
+        build = lambda: models.MaxoutMLP(units=20)  # noqa: E731
+        config = training.TrainConfig(epochs=3, patience=2, seed=1, l1=0.001,
+                                      **{**zoo.MAXOUT_RECIPE, "momentum_epochs": 3}, **zoo.MAXOUT_VARIANTS["adversarial"])
+    elif case.startswith("conv"):
+        x, y = torch.randint(0, 256, (96, 3, 32, 32), dtype=torch.uint8, generator=g), torch.randint(0, 10, (96,), generator=g)
+        build = lambda: models.ConvMaxoutNet(width=0.1, init_range=None)  # noqa: E731
+        config = training.TrainConfig(epochs=2, **{**zoo.CONV_MAXOUT_RECIPE, "batch_size": 32, "lr": 0.05},
+                                      lr_linear_epochs=2, momentum_epochs=2)
+    else:
+        x, y = torch.rand(96, 3, 32, 32, generator=g), torch.randint(0, 10, (96,), generator=g)
+        build = lambda: models.VGG19(width=0.05)  # noqa: E731
+        config = training.TrainConfig(epochs=2, lr_linear_epochs=2, adv_alpha=0.5, adv_kind="pgd", adv_steps=2,
+                                      adv_eps=8 / 255, **{**zoo.FINETUNE_RECIPE, "batch_size": 32})
+    split, val = data.Split(x[:-32], y[:-32]), data.Split(x[-32:], y[-32:])
+    found = []
+    for loop in (training.train, reference_training.train):
+        training.seed_everything(config.seed)
+        model = build()
+        history = loop(model, split, config, val_split=val, progress=False)
+        found.append((_weights(model), {k: v for k, v in history.items() if k != "snapshots"}))
+    (today, today_history), (before, before_history) = found
+    assert torch.equal(today, before) and today_history == before_history
