@@ -117,12 +117,13 @@ def rank_correlation(a, b):
     return float((centered[0] * centered[1]).sum() / (centered[0].norm() * centered[1].norm()))
 
 
-def removal_curve(model, order, split, eps, *, batch_norm_split=None, finetune=None):
+def removal_curve(model, order, split, eps, *, batch_norm_split=None, finetune=None, per_example=None):
     """Clean and FGSM accuracy of ``model`` with the first 0, 1, ..., len(order) layers of ``order`` removed.
 
     ``batch_norm_split`` (training images), if given, re-estimates each pruned copy's batch-norm statistics
     (:func:`quanos_lib.models.reestimate_batch_norm`); ``finetune(pruned)``, if given, then trains it briefly
-    before it is measured.
+    before it is measured. ``per_example``: a list that receives, per point of the curve, each image's correctness
+    under FGSM (for intervals over the images).
     Returns ``{"removed": [...], "clean": [...], "adversarial": [...]}`` (accuracies in [0, 1]).
     """
     curve = {"removed": [], "clean": [], "adversarial": []}
@@ -132,10 +133,13 @@ def removal_curve(model, order, split, eps, *, batch_norm_split=None, finetune=N
             models.reestimate_batch_norm(pruned, batch_norm_split)
         if finetune is not None and k:
             finetune(pruned)
-        report = evaluation.fgsm_report(pruned, split, eps)
+        clean, attacked = evaluation.correct(pruned, split), evaluation.correct(pruned, evaluation.attacked(
+            pruned, split, eps))
+        if per_example is not None:
+            per_example.append(attacked)
         curve["removed"].append(k)
-        curve["clean"].append(1 - report["clean_error"])
-        curve["adversarial"].append(1 - report["adv_error"])
+        curve["clean"].append(clean.float().mean().item())
+        curve["adversarial"].append(attacked.float().mean().item())
     return curve
 
 

@@ -28,24 +28,26 @@ def cache_dir():
     return data.data_root() / "checkpoints"
 
 
-def _jsonable(value):
+def _jsonable(value, exact=True):
     if isinstance(value, torch.Tensor):  # hash the exact bytes: a different subset is a different key
-        tensor = value.detach().cpu().contiguous()
-        digest = hashlib.sha256(tensor.numpy().tobytes()).hexdigest()
+        tensor = value.detach().cpu().contiguous() if exact else value
+        digest = hashlib.sha256(tensor.numpy().tobytes()).hexdigest() if exact else None
         return {"tensor": digest, "shape": list(tensor.shape), "dtype": str(tensor.dtype)}
     if dataclasses.is_dataclass(value):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     raise TypeError(f"cannot hash {type(value).__name__} into a checkpoint key")
 
 
-def key_hash(key):
-    """A stable hash of ``key`` (dicts, lists, numbers, strings, tensors, dataclasses)."""
-    text = json.dumps({"cache_version": CACHE_VERSION, "key": key}, sort_keys=True, default=_jsonable)
+def key_hash(key, exact=True):
+    """A stable hash of ``key`` (dicts, lists, numbers, strings, tensors, dataclasses). ``exact=False``: tensors
+    count by their shape and type only, not their values (fast: a plan of models that will not be cached)."""
+    text = json.dumps({"cache_version": CACHE_VERSION, "key": key}, sort_keys=True,
+                      default=lambda value: _jsonable(value, exact))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def path_for(name, key):
-    return cache_dir() / f"{name}-{key_hash(key)}.pt"
+def path_for(name, key, exact=True):
+    return cache_dir() / f"{name}-{key_hash(key, exact)}.pt"
 
 
 def load_or_train(name, key, build, train):

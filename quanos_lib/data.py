@@ -15,6 +15,7 @@ official ones (``verified``), a fingerprint of the files and their folder relati
 A copy whose checksums do not match loads with a loud :class:`UnverifiedDataWarning`, never silently.
 """
 import hashlib
+import importlib
 import os
 import pathlib
 import pickle
@@ -225,24 +226,18 @@ def _load_cifar(cifar_class, name, root):
     return Dataset(name, splits[True], splits[False], list(dataset.classes), info)
 
 
-def _load_imagenet_panda(root):
-    """Figure 1's data: the panda photograph and GoogLeNet's ImageNet weights (both downloaded on first use; see
-    :mod:`quanos_lib.imagenet`), so that one check says whether notebook 08 can run."""
-    from . import imagenet  # it reads this module
-    imagenet.googlenet()
-    return imagenet.load_panda(root)
-
-
 # The datasets' names as results and notebooks print them.
 NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
          "imagenet-panda": "the ImageNet panda of Figure 1 (photograph and GoogLeNet weights)"}
 
-# Each loader takes the data root and returns a full Dataset.
+# Each loader takes the data root and returns a full Dataset; a "module:function" string names a loader that lives
+# above this module (Figure 1's panda needs GoogLeNet, quanos_lib.imagenet) and is imported only when asked for, so that
+# every import of the library points one way.
 LOADERS = {
     "mnist": _load_mnist,
     "cifar10": lambda root: _load_cifar(torchvision.datasets.CIFAR10, NAMES["cifar10"], root),
     "cifar100": lambda root: _load_cifar(torchvision.datasets.CIFAR100, NAMES["cifar100"], root),
-    "imagenet-panda": _load_imagenet_panda,
+    "imagenet-panda": "quanos_lib.imagenet:load_dataset",
 }
 
 
@@ -252,7 +247,11 @@ def load(name, *, train_size=None, test_size=None, seed=0):
     if name.lower() not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(LOADERS)}")
     root = data_root()
-    dataset = LOADERS[name.lower()](root)
+    loader = LOADERS[name.lower()]
+    if isinstance(loader, str):
+        module, function = loader.split(":")
+        loader = getattr(importlib.import_module(module), function)
+    dataset = loader(root)
     if not dataset.info["verified"]:
         warnings.warn(f"{dataset.name} (data folder: {dataset.info['source']}) does NOT match the official checksums "
                       f"(fingerprint {dataset.info['fingerprint']}): results are recorded as "

@@ -19,6 +19,7 @@ import warnings
 import pandas as pd
 
 from . import data, plotting, profiles, results, training
+from .formatting import format_duration
 from .profiles import eps_text  # noqa: F401 (notebooks format eps through experiment)
 
 
@@ -56,6 +57,16 @@ def scale_table(scale, columns=3):
                      + [f"| {row} |" for row in rows])
 
 
+def writes_text(profile):
+    """Where a run of ``profile`` writes its results and figures, and what that replaces (no machine path)."""
+    root = results.output_root(profile)
+    if root != results.PROJECT_ROOT:
+        return ("This run writes its results and figures to a scratch folder outside the project: no committed file "
+                "changes.")
+    return (f"This run writes its results to `results/{profile}/` and its figures to `figures/{profile}/`, replacing "
+            "the committed ones of the experiments it records (`git diff` shows what changed).")
+
+
 def data_text(info):
     """One paragraph on the data a run uses; a warning banner first when its files are not the official ones."""
     sizes = f"{info['train_size']:,} training and {info['test_size']:,} test images"
@@ -73,9 +84,10 @@ class Run:
     figure name, so that a variant's results sit beside the main run's instead of replacing them.
     """
 
-    def __init__(self, profile, group, dataset, seed=0, variant=None):
+    def __init__(self, profile, group, dataset, seed=0, variant=None, notebook=None):
         self.profile = profiles.get(profile)
         self.name, self.scale, self.seed, self.variant = self.profile.name, self.profile[group], seed, variant
+        self.group, self.notebook = group, notebook
         training.pin_threads()  # $QUANOS_THREADS (set by the runner), else torch's default; every result records it
         training.seed_everything(seed)
         plotting.set_theme()
@@ -86,12 +98,24 @@ class Run:
         self.recorded = []
 
     def describe(self):
-        return (f"**Profile `{self.name}`** — {self.profile.note} Seed {self.seed}. "
+        return (f"**Profile `{self.name}`** — {self.profile.note_for(self.group)} Seed {self.seed}. "
                 f"Computed on: {training.device_name()} ({training.compute_info()['threads']} CPU threads)."
                 f"{f' Variant: `{self.variant}`.' if self.variant else ''} The outputs below come from this profile; "
-                f"to run another, set `profile` in the parameters cell or run `./reproduce.sh --profile <name>`."
-                f"\n\n{data_text(self.data.info)}\n\n"
+                f"to run another, set `profile` in the parameters cell or run `./reproduce.sh --profile <name>`. "
+                f"{writes_text(self.name)}{self._estimate_text()}\n\n{data_text(self.data.info)}\n\n"
                 f"Scale of this notebook (`quanos_lib.profiles`):\n\n{scale_table(self.scale)}")
+
+    def _estimate_text(self):
+        """At ``full``, how long this notebook should take on one GPU (a GPU user learns it before spending it)."""
+        if self.name != "full" or self.notebook is None:
+            return ""
+        from . import estimates  # builds the notebook's models once to count them (then cached): only at full
+        minutes = estimates.alone_minutes(estimates.notebook_name(self.notebook))
+        if minutes is None:
+            return ""
+        return (f" **Estimated time on one GPU: {format_duration(minutes)}** from an empty checkpoint cache "
+                "(`quanos_lib.estimates`; every model at its epoch caps: an upper bound, since early stopping ends "
+                "most trainings sooner; models already in the cache cost nothing).")
 
     def _suffix(self):
         return f"_{self.variant}" if self.variant else ""
@@ -100,7 +124,8 @@ class Run:
     def record(self, *exp_ids, data=None, part=None, notes=None, **setup):
         """Record experiments measured together: the ``with`` block fills one :class:`Recorder` per id (one
         recorder, or a tuple of them for several ids; they share the models and the setup); on leaving it without
-        an error, ``results/<profile>/<id>.json`` is written for each and their scorecard rows are shown.
+        an error, ``results/<profile>/<id>.json`` is written for each (their scorecard rows are shown once, by
+        :meth:`scorecard`).
         ``setup``: what the measurement used beyond the scale (eps, clipping, sample sizes, ...); ``data``: the
         dataset the numbers come from when it is not the run's own (a subset or a preprocessed copy)."""
         models, shared_setup = {}, dict(setup)
@@ -118,11 +143,11 @@ class Run:
                            compute=training.compute_info(),
                            part=".".join(name for name in (part, self.variant) if name) or None)
             self.recorded.append(exp_id)
-        show(results.scorecard_markdown(self.name, list(exp_ids), legend=False))  # the legend: under run.scorecard()
 
     def scorecard(self, ids=None):
-        """Show the scorecard rows of ``ids`` (default: every experiment recorded in this run so far)."""
-        show(results.scorecard_markdown(self.name, list(dict.fromkeys(ids or self.recorded))))
+        """Show, once, the compact scorecard of ``ids`` (default: every experiment recorded in this run so far), its
+        notes and the status legend."""
+        show(results.scorecard_markdown(self.name, list(dict.fromkeys(ids or self.recorded)), compact=True))
 
     def save(self, fig, name):
         """Save a figure as ``figures/<profile>/<name>.png`` and ``.pdf`` (with the run's variant in the name)."""
@@ -196,9 +221,10 @@ def training_table(trained):
     return pd.DataFrame(rows).T
 
 
-def start(profile, group, dataset, *, seed=0, variant=None):
+def start(profile, group, dataset, *, seed=0, variant=None, notebook=None):
     """Set up a notebook's run of the experiments of ``group`` (a key of :data:`quanos_lib.profiles.SCALES`) on
-    ``dataset`` at ``profile``, and show what it is; returns the :class:`Run`."""
-    run = Run(profile, group, dataset, seed, variant)
+    ``dataset`` at ``profile``, and show what it is (at ``full``, with the estimated time of ``notebook``, its
+    number); returns the :class:`Run`."""
+    run = Run(profile, group, dataset, seed, variant, notebook)
     show(run.describe())
     return run

@@ -122,3 +122,11 @@ def confidence_vs_eps(model, image, label, eps_values):
     flips = [eps for eps, c in zip(eps_values, top.tolist()) if c != label]
     return {"eps": list(eps_values), "top_class": top.tolist(), "top_confidence": confidence.tolist(),
             "true_confidence": probs[:, label].tolist(), "flip_eps": min(flips) if flips else None}
+
+
+def load_dataset(root):
+    """Figure 1's data as a dataset (:data:`quanos_lib.data.LOADERS`' ``imagenet-panda``): GoogLeNet's weights and the
+    panda photograph, both downloaded on first use, so that one check says whether notebook 08 can run."""
+    googlenet()
+    return load_panda(root)
+

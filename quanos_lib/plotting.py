@@ -7,6 +7,7 @@ change it in git.
 """
 import itertools
 
+import matplotlib.lines
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
@@ -52,21 +53,31 @@ def integer_axis(axis):
 
 def legend_beside(ax, **kwargs):
     """The legend to the right of ``ax``, off the data (the saved figure's tight box takes it in)."""
-    return ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), **kwargs)
+    kwargs.setdefault("fontsize", 8)
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), **kwargs)
 
 
-def error_and_confidence_vs_eps(curves, *, title=""):
-    """Two panels, error and mean confidence against eps, one line per model.
+def error_and_confidence_vs_eps(curves, *, paper=None, title=""):
+    """Two panels, error and mean confidence against eps, one line per model; ``paper``: ``{label: (eps, error,
+    confidence)}``, the paper's values marked as stars of the model's color (None where it reports none).
 
     ``curves``: ``{label: {"eps": [...], "error": [...], "confidence": [...]}}``.
     """
     fig, (ax_err, ax_conf) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for label, curve in curves.items():
-        ax_err.plot(curve["eps"], np.multiply(curve["error"], 100), marker="o", label=label)
-        ax_conf.plot(curve["eps"], np.multiply(curve["confidence"], 100), marker="o", label=label)
+    for (label, curve), color in zip(curves.items(), sns.color_palette()):
+        ax_err.plot(curve["eps"], np.multiply(curve["error"], 100), marker="o", color=color, label=label)
+        ax_conf.plot(curve["eps"], np.multiply(curve["confidence"], 100), marker="o", color=color, label=label)
+        eps, error, confidence = (paper or {}).get(label, (None, None, None))
+        for ax, value in ((ax_err, error), (ax_conf, confidence)):
+            if value is not None:
+                ax.plot(eps, 100 * value, "*", markersize=13, color=color, markeredgecolor="black",
+                        label=f"{label}: the paper's value")
     ax_err.set(xlabel="eps", ylabel="test error (%)", ylim=(-2, 102), title="error under FGSM")
     ax_conf.set(xlabel="eps", ylabel="mean confidence (%)", ylim=(-2, 102), title="confidence under FGSM")
-    legend_beside(ax_conf)
+    entries = {}  # each label once, from both panels
+    for ax in (ax_err, ax_conf):
+        entries.update({label: handle for handle, label in zip(*ax.get_legend_handles_labels())})
+    legend_beside(ax_conf, handles=list(entries.values()), labels=list(entries))
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -239,11 +250,12 @@ def grouped_bars(table, *, ylabel, title="", percent=True, logy=False, missing=N
     return fig
 
 
-def ratio_panels(table, *, highlight=None, title=""):
+def ratio_panels(table, *, highlight=None, claims=None, title=""):
     """Ratios against a reference (e.g. compression and energy saving of each mapping) as small multiples: one
     panel per column of ``table``, one horizontal bar per row, drawn from 1× (no change) to its value on a log
     axis, so that a saving points right and a cost points left; each bar is labelled ``1.62×``
-    (:func:`quanos_lib.results.format_value`). Rows whose label starts with ``highlight`` get the second color."""
+    (:func:`quanos_lib.results.format_value`). Rows whose label starts with ``highlight`` get the second color;
+    ``claims``: ``{column: ratio}``, the paper's claimed ratio, drawn as a dashed line in its panel."""
     columns = list(table.columns)
     ncols = min(2, len(columns))
     nrows = -(-len(columns) // ncols)
@@ -260,8 +272,12 @@ def ratio_panels(table, *, highlight=None, title=""):
         ax.axvline(1, color="0.3", linewidth=0.8)
         ax.set_xscale("log")
         plain_log_axis(ax.xaxis, subs=(1.0,))  # ratios span decades: 1, 2, 5 ticks would collide
-        ax.set(xlim=(min(low, 1) / 4, max(high, 1) * 4), title=column)  # room for the labels at both ends
+        ax.set(xlim=(min(low, 1) / 4, max(high, 1) * 4), title=column, xlabel="ratio (1× = the reference)")
         ax.title.set_fontsize(10)
+        if claims and column in claims:
+            ax.axvline(claims[column], color="black", linestyle="--", linewidth=1)
+            ax.text(claims[column], -0.7, f" paper: > {results.format_value(claims[column], 'ratio')}", fontsize=8,
+                    va="bottom")
     axes[0][0].set(yticks=rows, yticklabels=[str(label) for label in table.index])
     axes[0][0].invert_yaxis()  # the table's order, top to bottom (the panels share this axis)
     for ax in axes.flat[len(columns):]:
@@ -273,22 +289,27 @@ def ratio_panels(table, *, highlight=None, title=""):
 
 def learning_curves(histories, *, title=""):
     """Validation error (solid) and running training error (dashed) per epoch of the early-stopped phase,
-    one color per model; the kept (best) epoch is marked."""
+    one color per model; the kept (best) epoch is marked. The legend names each model once (its color, and what its
+    validation error is measured under) and the two line styles once, so it stays small beside the curves."""
     fig, ax = plt.subplots(figsize=(10, 4))
-    for (label, history), color in zip(histories.items(), sns.color_palette()):
+    entries = []
+    for (label, history), color in zip(histories.items(), sns.color_palette(n_colors=max(10, len(histories)))):
         epochs = np.arange(1, len(history["loss"]) + 1)
+        config = history.get("config", {})
+        under = (f" (validated under {config.get('val_adv_kind', 'fgsm').upper()} at {eps_text(config['val_adv_eps'])})"
+                 if config.get("val_adv_eps") else "")
         if history["val_error"]:
-            config = history.get("config", {})
-            under = (f" under {config.get('val_adv_kind', 'fgsm').upper()} at {eps_text(config['val_adv_eps'])}"
-                     if config.get("val_adv_eps") else "")
-            ax.plot(epochs, np.multiply(history["val_error"], 100), color=color, label=f"{label}: validation{under}")
+            ax.plot(epochs, np.multiply(history["val_error"], 100), color=color)
             best = history["best_epoch"]
             ax.plot(best + 1, 100 * history["val_error"][best], "o", color=color)
-        ax.plot(epochs, np.multiply(history["train_error"], 100), "--", color=color, label=f"{label}: training (running, in training mode)")
+        ax.plot(epochs, np.multiply(history["train_error"], 100), "--", color=color)
+        entries.append((matplotlib.lines.Line2D([], [], color=color), label + under))
+    entries += [(matplotlib.lines.Line2D([], [], color="0.3"), "validation error (dot: the kept epoch)"),
+                (matplotlib.lines.Line2D([], [], color="0.3", linestyle="--"), "training error (running, training mode)")]
     ax.set(xlabel="epoch", ylabel="error (%)", yscale="log", title=title)
     plain_log_axis(ax.yaxis)
     integer_axis(ax.xaxis)
-    legend_beside(ax)
+    legend_beside(ax, handles=[handle for handle, _ in entries], labels=[text for _, text in entries], fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -331,20 +352,45 @@ def ans_and_bits(ans, bits, *, title=""):
     return fig
 
 
-def removal_curves(curves, *, title=""):
-    """Clean and adversarial accuracy against the number of layers removed, one line per removal order.
+# Q2's removal curves: one color per order, one line style per treatment of the pruned network.
+_ORDER_COLORS = {"highest ANS first": 0, "lowest ANS first": 1, "random": 7}
+_TREATMENTS = {"as trained": (":", "as pruned (no re-estimation)"), "": ("--", "batch norm re-estimated"),
+               "fine-tuned": ("-", "batch norm re-estimated, then fine-tuned")}
+
+
+def removal_curves(curves, *, chance=None, title=""):
+    """Clean and adversarial accuracy against the number of layers removed: one color per removal order (every
+    random order the same grey), one line style per treatment (``"<order>, as trained"``, ``"<order>"``,
+    ``"<order>, fine-tuned"``), and the chance line, where a network that answers one class for everything sits.
 
     ``curves``: ``{order: {"removed": [...], "clean": [...], "adversarial": [...]}}`` (accuracies in [0, 1]).
     """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
-    for (label, curve), color in zip(curves.items(), sns.color_palette()):
-        style = "--" if label.startswith("random") else "-"
+    palette = sns.color_palette(n_colors=10)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True, sharey=True)
+    for label, curve in curves.items():
+        order, _, treatment = label.partition(", ")
+        family = "random" if order.startswith("random") else order
+        style = _TREATMENTS[treatment][0]
         for ax, key in zip(axes, ("clean", "adversarial")):
-            ax.plot(curve["removed"], np.multiply(curve[key], 100), style, marker="o", color=color, label=label)
+            ax.plot(curve["removed"], np.multiply(curve[key], 100), style, marker="o", markersize=3,
+                    color=palette[_ORDER_COLORS.get(family, 3)], alpha=0.6 if family == "random" else 1.0)
+    for ax in axes:
+        if chance is not None:
+            ax.axhline(100 * chance, color="black", linewidth=0.8, linestyle=":")
     axes[0].set(xlabel="layers removed", ylabel="accuracy (%)", title="clean")
-    axes[1].set(xlabel="layers removed", ylabel="accuracy (%)", title="under FGSM")
+    axes[1].set(xlabel="layers removed", title="under FGSM")
     integer_axis(axes[0].xaxis)
-    legend_beside(axes[1])
+    orders = dict.fromkeys("random orders" if o.startswith("random") else o
+                           for o in (label.partition(", ")[0] for label in curves))
+    handles = [matplotlib.lines.Line2D([], [], color=palette[_ORDER_COLORS.get(o.removesuffix(" orders"), 3)],
+                                       label=o) for o in orders]
+    treatments = dict.fromkeys(label.partition(", ")[2] for label in curves)
+    handles += [matplotlib.lines.Line2D([], [], color="0.3", linestyle=_TREATMENTS[t][0], label=_TREATMENTS[t][1])
+                for t in treatments]
+    if chance is not None:
+        handles.append(matplotlib.lines.Line2D([], [], color="black", linestyle=":", linewidth=0.8,
+                                               label="chance (one class for everything)"))
+    legend_beside(axes[1], handles=handles, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -397,6 +443,61 @@ def accuracy_vs_eps(curves, *, chance=None, title=""):
     return fig
 
 
+def paired_robustness(curves_by_seed, pairs, *, attack, claims=None, chance=None, title=""):
+    """Each claim's two models on one axis, and their difference: one column per claim of ``pairs``
+    (``{claim: (ours, baseline)}``). Top: the accuracy of both under ``attack`` against eps, the mean over the seeds
+    (thin lines: each seed); bottom: ours minus the baseline, the mean with its 95% interval over the seeds
+    (:func:`quanos_lib.results.over_seeds`), the zero line, and the paper's claimed gain (``claims``, dashed).
+    ``curves_by_seed``: ``{seed: {label: {attack: {eps: accuracy}}}}``."""
+    seeds = list(curves_by_seed)
+    eps = sorted(next(iter(curves_by_seed.values()))[pairs[next(iter(pairs))][0]][attack])
+    scale = 255 if all(whole_8bit_steps(e) for e in eps) else 1
+    x = np.multiply(eps, scale)
+    fig, axes = plt.subplots(2, len(pairs), figsize=(4.4 * len(pairs), 6.2), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2]})
+    ours_color, base_color = sns.color_palette()[1], sns.color_palette()[0]
+    for column, (claim, (ours, baseline)) in enumerate(pairs.items()):
+        top, bottom = axes[0][column], axes[1][column]
+        for label, color in ((ours, ours_color), (baseline, base_color)):
+            per_seed = np.array([[100 * curves_by_seed[s][label][attack][e] for e in eps] for s in seeds])
+            for row in per_seed:
+                top.plot(x, row, color=color, linewidth=0.6, alpha=0.4)
+            top.plot(x, per_seed.mean(0), color=color, marker="o", markersize=4, label=label)
+        if chance is not None:
+            top.axhline(100 * chance, color="gray", linewidth=0.8, linestyle=":", label="chance")
+        top.set(ylim=(0, 100), title=claim)
+        top.legend(fontsize=7, loc="upper right")
+        gains = [results.over_seeds([curves_by_seed[s][ours][attack][e] - curves_by_seed[s][baseline][attack][e]
+                                     for s in seeds]) for e in eps]
+        mean = [100 * g["value"] for g in gains]
+        bottom.fill_between(x, [100 * g["interval"][0] for g in gains], [100 * g["interval"][1] for g in gains],
+                            color=ours_color, alpha=0.25, linewidth=0)
+        bottom.plot(x, mean, color=ours_color, marker="o", markersize=4)
+        bottom.axhline(0, color="black", linewidth=0.8)
+        if claims and claim in claims:
+            bottom.axhline(100 * claims[claim], color="black", linestyle="--", linewidth=1)
+            bottom.text(x[-1], 100 * claims[claim], f"paper: {results.format_value(claims[claim], 'points')} ",
+                        ha="right", va="bottom", fontsize=8)
+        bottom.set(xlabel="eps (x 1/255)" if scale == 255 else "eps")
+        if scale == 255:
+            bottom.set_xscale("symlog", linthresh=1)
+            bottom.set_xticks(x, [f"{t:g}" for t in x])
+    axes[0][0].set_ylabel(f"accuracy under {attack} (%)")
+    axes[1][0].set_ylabel("ours minus baseline (points)\nmean and 95% interval")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _unoverlap(ax, labels):
+    """Move each label of a line (in order along it) that runs into the one before it from above right of its
+    point to below left, where the line, coming from the left and above, leaves room."""
+    renderer = ax.figure.canvas.get_renderer()  # after the figure's final layout: the extents drawn
+    for before, label in zip(labels, labels[1:]):
+        if label.get_window_extent(renderer).overlaps(before.get_window_extent(renderer)):
+            label.set(position=(-4, -4), horizontalalignment="right", verticalalignment="top")
+
+
 def robustness_front(table, *, robustness, family, costs=("size (kbit)", "energy (µJ)"), interval=None, title=""):
     """QUANOS's claim as one picture: each model's robustness against each cost, one panel per cost.
 
@@ -417,14 +518,14 @@ def robustness_front(table, *, robustness, family, costs=("size (kbit)", "energy
             return None
         return 100 * np.abs(rows[list(interval)].to_numpy().T - rows[robustness].to_numpy())
 
+    front_labels = {}
     for ax, cost in zip(axes[0], costs):
         front = table[table[family] == "homogeneous"].sort_values(cost)
         if len(front):
             ax.errorbar(front[cost], 100 * front[robustness], yerr=errors(front), fmt="-o", color=colors["homogeneous"],
                         capsize=3, label="homogeneous")
-            for label, row in front.iterrows():
-                ax.annotate(str(label), (row[cost], 100 * row[robustness]), textcoords="offset points", xytext=(4, 4),
-                            fontsize=7)
+            front_labels[ax] = [ax.annotate(str(label), (row[cost], 100 * row[robustness]), xytext=(4, 4),
+                                            textcoords="offset points", fontsize=7) for label, row in front.iterrows()]
         for label in points:
             row = table.loc[[label]]
             ax.errorbar(row[cost], 100 * row[robustness], yerr=errors(row), fmt=markers[label], markersize=7,
@@ -435,6 +536,8 @@ def robustness_front(table, *, robustness, family, costs=("size (kbit)", "energy
     legend_beside(axes[0][-1])
     fig.suptitle(title)
     fig.tight_layout()
+    for ax, labels in front_labels.items():
+        _unoverlap(ax, labels)
     return fig
 
 

@@ -24,10 +24,10 @@ import math
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from . import attacks, autoattack, data, evaluation, paper, results, training
 from .profiles import eps_text
+from .progress import bar as progress_bar
 
 def pgd_name(scale):
     return f"PGD-{scale['pgd_steps']}"
@@ -121,9 +121,9 @@ def comparison(tables, pairs, columns):
 def table(models_by_label, split, scale, *, seed=0, transfer=None, per_example=False):
     """:func:`summary` of every model (one row each) and their :func:`curves` (``{label: curves}``; per example
     with ``per_example``)."""
-    found = {label: curves(model, split, scale, seed=seed, transfer=transfer, per_example=per_example)
-             for label, model in tqdm(models_by_label.items(), desc="attacking", unit="model", leave=False,
-                                        disable=training.progress_disabled())}
+    with progress_bar(models_by_label.items(), desc="attacking", unit="model") as labelled_models:
+        found = {label: curves(model, split, scale, seed=seed, transfer=transfer, per_example=per_example)
+                 for label, model in labelled_models}
     scored = {label: accuracies(c) if per_example else c for label, c in found.items()}
     return pd.DataFrame({label: summary(c, scale) for label, c in scored.items()}).T, found
 

@@ -62,7 +62,7 @@ def train_quantized(model, bits, train_split, config, *, val_split=None, name="q
     weights are part of the cache key. Returns ``(model, history)``.
     """
     template, weights = quantization.float_copy(model), quantization.float_state_dict(model)
-    calibration = train_split.subset(CALIBRATION_IMAGES, config.seed)
+    calibration = training.dry_run_subset(train_split.subset(CALIBRATION_IMAGES, config.seed))
 
     def build():  # activation ranges start from training images, then follow the training (see quantization)
         fresh = copy.deepcopy(template)
@@ -109,7 +109,7 @@ def quanos(model, train_split, val_split, config, *, eps, k_initial=QUANOS_K_INI
     """
     steps, current = [], model
     for iteration in range(1, iterations + 1):
-        sensitivity = ans.adversarial_noise_sensitivity(current, val_split, eps, layers)
+        sensitivity = ans.adversarial_noise_sensitivity(current, training.dry_run_subset(val_split), eps, layers)
         bits = {**bit_widths(sensitivity, k_initial, k_min), **(fixed or {})}
         label = name if iteration == 1 else f"{name} (iteration {iteration})"
         current, history = train_quantized(current, bits, train_split, config, name=label, progress=progress,

@@ -22,20 +22,15 @@
 - A notebook listed in ``DATASETS`` needs data that may not be downloadable (notebook 08: ImageNet's panda and
   GoogLeNet's weights). Without it, the notebook says so in one cell and shows no number; its own cells stay below,
   unexecuted and skipped by nbval (tagged ``not-run``), so the code is never lost: the next run on a connected
-  machine restores them (:func:`restored`) and runs the notebook in full.
-- Executed notebooks are stripped of what changes on every run (execution timestamps, papermill's durations and
-  machine paths), so a rerun whose numbers did not change leaves ``git diff`` empty; of widget state and widget
-  outputs (a saved progress bar is a stuck "0%" line in any static view); and of papermill's injected parameters
-  cell, so that the committed notebook, run top to bottom, does what its parameters cell says (``profile = "auto"``),
-  while its outputs name the profile that produced them (:meth:`quanos_lib.experiment.Run.describe`).
+  machine restores them and runs the notebook in full.
+- Executed notebooks are saved clean (:mod:`quanos_lib.notebook_hygiene`: no per-run noise, no widgets, no injected
+  parameters cell), so a rerun whose numbers did not change leaves ``git diff`` empty.
 - Each notebook's wall time goes to ``results/<profile>/_runtimes.json``, kept apart by kind: a run that trained
   models (it wrote new checkpoints) and a run that found every model cached.
 - Ends with the scorecard of the profile; for ``cpu``/``full`` it also refreshes the README's scorecard and
-  run-time tables.
+  run-time tables (:mod:`quanos_lib.readme_tables`). ``--check`` compares by :mod:`quanos_lib.result_check`.
 """
 import argparse
-import dataclasses
-import json
 import os
 import pathlib
 import re
@@ -44,14 +39,11 @@ import sys
 import tempfile
 import time
 
-from . import profiles, results
+from . import notebook_hygiene, profiles, readme_tables, result_check, results
+from .formatting import format_duration
 
 KERNEL = "quanos"
 NOTEBOOKS = results.PROJECT_ROOT / "notebooks"
-README = results.PROJECT_ROOT / "README.md"
-SCORECARD_START, SCORECARD_END = "<!-- scorecard:start -->", "<!-- scorecard:end -->"
-RUNTIMES_START, RUNTIMES_END = "<!-- runtimes:start -->", "<!-- runtimes:end -->"
-TRAINING, CACHED = "training", "cached"  # the two kinds of run kept apart in _runtimes.json
 
 
 # Notebooks that run more than once: {notebook: {output notebook: extra parameters}}.
@@ -59,7 +51,6 @@ VARIANTS = {"07_quanos_cifar10": {"07_quanos_cifar100": {"dataset": "cifar100"}}
 VARIANT_OUTPUTS = {output for variants in VARIANTS.values() for output in variants}
 # Notebooks whose data may not be downloadable: {notebook: its `dataset` parameter}.
 DATASETS = {"08_panda_googlenet": "imagenet-panda"}
-NOT_RUN, NOT_RUN_NOTICE = "not-run", "not-run-notice"  # cell tags of a notebook written without its data
 
 
 class UsageError(ValueError):
@@ -119,111 +110,17 @@ def _missing_dataset(parameters):
     return None
 
 
-def _after_parameters(cells):
-    """The index just past a notebook's ``parameters`` cell."""
-    return next(i for i, cell in enumerate(cells) if "parameters" in cell.metadata.get("tags", [])) + 1
-
-
-def restored(notebook):
-    """``notebook`` (an nbformat node) as its author wrote it: without the cells :func:`not_run_notebook` added, and
-    with the cells it kept unexecuted runnable again. Returns the same node."""
-    notebook.cells = [cell for cell in notebook.cells if NOT_RUN_NOTICE not in cell.metadata.get("tags", [])]
-    for cell in notebook.cells:
-        tags = cell.metadata.get("tags", [])
-        if NOT_RUN in tags:
-            cell.metadata["tags"] = [tag for tag in tags if tag not in (NOT_RUN, "nbval-skip")]
-    return notebook
-
-
-def not_run_notebook(source, dataset, destination, *, keep_cells=False):
-    """Write the introduction and parameters of ``source``, one cell that tries to load ``dataset`` (its
-    executed output is the data layer's own message), and one saying that the notebook was not run on it
-    because the dataset is unavailable: no result, no invented number. ``keep_cells``: it says that the notebook's
-    own cells follow (:func:`append_unexecuted` adds them after this notebook has run)."""
-    import nbformat
-
-    from . import data
-    notebook = restored(nbformat.read(str(source), as_version=4))
-    notebook.cells = [cell for cell in notebook.cells[:_after_parameters(notebook.cells)]
-                      if "injected-parameters" not in cell.metadata.get("tags", [])]
-    name = data.NAMES.get(dataset, dataset)
-    notice = {"tags": [NOT_RUN_NOTICE]}
-    notebook.cells.append(nbformat.v4.new_code_cell(id="not-run-check", metadata=notice, source=
-        "from IPython.display import Markdown, display\n\n"
-        "from quanos_lib import data, profiles\n\n"
-        "run = profiles.get(profile)\n"
-        "try:\n"
-        "    data.load(dataset)\n"
-        "except data.DataUnavailableError as error:\n"
-        "    display(Markdown(f\"**Profile `{run.name}`, dataset `{dataset}`: not available.** {error}\"))"))
-    elsewhere = ("" if keep_cells else
-                 f" every number of notebook {source.name[:2]} is in `{source.name}`.")
-    notebook.cells.append(nbformat.v4.new_markdown_cell(id="not-run-text", metadata=notice, source=(
-        f"## Not run on {name}\n\n**{name} is not available on the machine that produced this notebook** "
-        f"(no local copy under `$QUANOS_DATA` and no internet to download it), so this notebook was not run on it "
-        f"and shows no result.{elsewhere} On a machine with internet, `./reproduce.sh --only {source.name[:2]}` "
-        f"downloads it (torchvision) and runs this notebook in full"
-        + (": its cells follow, not executed." if keep_cells else "."))))
-    nbformat.write(notebook, str(destination))
-
-
-def append_unexecuted(executed, source):
-    """Append to the executed :func:`not_run_notebook` ``executed`` the cells of ``source`` after its parameters
-    cell, unexecuted and tagged ``not-run`` and ``nbval-skip`` (no machine without the data can run them), so that
-    the notebook's code is never lost; :func:`restored` makes them runnable again."""
-    import nbformat
-    rest = restored(nbformat.read(str(source), as_version=4)).cells
-    rest = rest[_after_parameters(rest):]
-    for cell in rest:
-        cell.metadata["tags"] = [*cell.metadata.get("tags", []), NOT_RUN, "nbval-skip"]
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    notebook = nbformat.read(str(executed), as_version=4)
-    notebook.cells.extend(rest)
-    nbformat.write(notebook, str(executed))
+def _full_estimate(chosen, only):
+    """GPU minutes of running ``chosen`` at ``full``: each notebook's models counted once, in the first notebook of
+    a whole run that trains them; each alone when ``only`` picks some."""
+    from . import estimates
+    names = [notebook.stem for notebook in chosen]  # those without an estimate (08, 99) count as None
+    found = [estimates.alone_minutes(name) for name in names] if only else estimates.full_minutes(names).values()
+    return sum(minutes for minutes in found if minutes is not None)
 
 
 def _minutes(seconds):
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
-
-
-WIDGET_OUTPUT = "application/vnd.jupyter.widget-view+json"
-
-
-def clean_notebook(path, keep_parameters=None):
-    """Strip the per-run noise from an executed notebook, in place: papermill's metadata (times, durations,
-    machine paths), Jupyter's execution timestamps, the random ids pandas gives each styled table (``T_1a2b3``),
-    which become the cell's id, and the memory addresses in plain-text reprs (``<pandas...Styler at 0x7f...>``);
-    widget state and widget outputs; and papermill's injected parameters cell (see the module doc), except for
-    ``keep_parameters`` (a variant's own, e.g. ``{"dataset": "cifar100"}``), which it keeps alone."""
-    import nbformat
-    notebook = nbformat.read(str(path), as_version=4)
-    notebook.metadata.pop("papermill", None)
-    notebook.metadata.pop("widgets", None)
-    kept = []
-    for cell in notebook.cells:
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            if not keep_parameters:
-                continue
-            cell.id, cell.outputs, cell.execution_count = "injected-parameters", [], None
-            cell.source = "# Parameters of this variant\n" + "".join(f"{name} = {value!r}\n"
-                                                                  for name, value in keep_parameters.items())
-        kept.append(cell)
-    notebook.cells = kept
-    for cell in notebook.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        if cell.cell_type == "code":
-            cell.outputs = [output for output in cell.outputs if WIDGET_OUTPUT not in output.get("data", {})]
-        for k, output in enumerate(cell.get("outputs", [])):
-            if "text/plain" in output.get("data", {}):
-                output["data"]["text/plain"] = re.sub(r" at 0x[0-9a-f]+>", ">", output["data"]["text/plain"])
-            if "text/html" in output.get("data", {}):
-                html = output["data"]["text/html"]
-                for uuid in dict.fromkeys(re.findall(r"\bT_([0-9a-f]{5})_", html)):
-                    html = html.replace(f"T_{uuid}", f"T_{cell.id}_{k}")
-                output["data"]["text/html"] = html
-    nbformat.write(notebook, str(path))
 
 
 def _checkpoints():
@@ -231,78 +128,6 @@ def _checkpoints():
     from . import checkpoints
     folder = checkpoints.cache_dir()
     return {path.name for path in folder.glob("*.pt")} if folder.exists() else set()
-
-
-def _record_runtimes(profile, runtimes):
-    """Keep each notebook's measured wall time, per kind of run (the README's run-time table is made from them):
-    ``{notebook: {"training": {...}, "cached": {...}}}``; a new measurement replaces the one of its kind."""
-    path = results.results_dir(profile) / "_runtimes.json"
-    known = json.loads(path.read_text()) if path.exists() else {}
-    known = {name: kinds for name, kinds in known.items() if TRAINING in kinds or CACHED in kinds}  # drop old layout
-    for name, measured in runtimes.items():
-        known.setdefault(name, {})[TRAINING if measured["models_trained"] else CACHED] = measured
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(sorted(known.items())), indent=2) + "\n")
-
-
-def _runtime_text(measured):
-    if not measured:
-        return "—"
-    count = measured["models_trained"]
-    trained = f", {count} model{'s' if count != 1 else ''} trained" if count else ""
-    device = measured.get("device", "cpu")
-    machine = f"{measured['cpus']} CPUs" + (f", {device.removeprefix('cuda: ')}" if device != "cpu" else "")
-    return f"{measured['seconds'] / 60:.1f} min ({machine}{trained})"
-
-
-def runtimes_markdown():
-    """The README's run-time table, from ``results/{cpu,full}/_runtimes.json``; for ``full`` where it has not run,
-    the estimate of :mod:`quanos_lib.estimates` from the ``cpu`` times."""
-    from . import estimates
-    lines = ["| notebook | profile | run that trained its models | run with every model cached |", "|---|---|---|---|"]
-    measured = {}
-    for profile in ("cpu", "full"):
-        path = results.results_dir(profile) / "_runtimes.json"
-        measured[profile] = json.loads(path.read_text()) if path.exists() else {}
-        for name, kinds in measured[profile].items():
-            lines.append(f"| {name} | `{profile}` | {_runtime_text(kinds.get(TRAINING))} | "
-                         f"{_runtime_text(kinds.get(CACHED))} |")
-        if profile == "full" and not measured[profile]:
-            lines.append("| all | `full` | not measured yet | not measured yet |")
-    trained = results.training_seconds_by_notebook("cpu")
-    estimated = []
-    for name, kinds in measured["cpu"].items():
-        if name in measured["full"] or name in VARIANT_OUTPUTS:
-            continue
-        minutes = estimates.estimate_minutes(name, kinds, training_seconds=trained.get(name))
-        if minutes is not None:
-            estimated.append(f"{name} {_estimate_text(minutes)}")
-    if estimated:
-        speedups = ", ".join(f"{estimates.gpu_speedup(family):.0f}x for {label}" for family, label in
-                             (("vgg", "VGG-19"), ("conv_maxout", "conv maxout"), ("mlp", "the MNIST MLPs"),
-                              ("mpdbm", "the MP-DBM")))
-        lines += ["", "Estimated `full` time on one GPU, until a measured one replaces it (`quanos_lib.estimates`: the "
-                  "cpu time scaled by the profiles' ratio of multiply-accumulates, divided by the GPU's speed-up in "
-                  f"multiply-accumulates per second measured on one H100 by `benchmarks/epoch_times.py` ({speedups}); "
-                  "upper bounds where early stopping ends before the epoch cap): " + "; ".join(estimated) + "."]
-    return "\n".join(lines)
-
-
-def _estimate_text(minutes):
-    return "< 1 min" if minutes < 1 else f"~{minutes:.0f} min" if minutes < 90 else f"~{minutes / 60:.0f} h"
-
-
-def _replace_between(text, start, end, content):
-    if start not in text or end not in text:
-        return text
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{content}\n{end}{tail}"
-
-
-def _update_readme(profile):
-    text = _replace_between(README.read_text(), SCORECARD_START, SCORECARD_END, results.scorecard_markdown(profile))
-    README.write_text(_replace_between(text, RUNTIMES_START, RUNTIMES_END, runtimes_markdown()))
 
 
 def run(profile, only=None, out=None, threads=None):
@@ -331,6 +156,9 @@ def run(profile, only=None, out=None, threads=None):
         print("warning: quanos_lib/ or notebooks/ have uncommitted changes, so the results will name no commit "
               "(+dirty); commit first, then run, for results to commit", file=sys.stderr)
     print(f"profile {profile}: {len(chosen)} notebook(s) -> {target_dir}; results -> {results.results_dir(profile)}")
+    if profile == "full":  # hours: say so before spending them
+        print(f"estimated on one GPU: {format_duration(_full_estimate(chosen, only))} (upper bound at the epoch caps; "
+              "cached models cost nothing; quanos_lib.estimates)", flush=True)
     runtimes = {}
     planned = list(runs(chosen))
     for i, (notebook, output, extra) in enumerate(planned, 1):
@@ -343,10 +171,10 @@ def run(profile, only=None, out=None, threads=None):
         stand_in = pathlib.Path(tempfile.mkdtemp(prefix="quanos-run-source-")) / output
         if missing:
             print(f"  {missing}\n  -> {output} says so and shows no result", flush=True)
-            not_run_notebook(notebook, needs["dataset"], stand_in, keep_cells=not extra)
+            notebook_hygiene.not_run_notebook(notebook, needs["dataset"], stand_in, keep_cells=not extra)
         else:  # as its author wrote it, should an earlier run have lacked its data
             import nbformat
-            nbformat.write(restored(nbformat.read(str(notebook), as_version=4)), str(stand_in))
+            nbformat.write(notebook_hygiene.restored(nbformat.read(str(notebook), as_version=4)), str(stand_in))
         notebook = stand_in
         try:  # the kernel's log level hides its start-up warnings, not the notebook's own output
             papermill.execute_notebook(str(notebook), str(executed), parameters={"profile": profile, **extra},
@@ -356,14 +184,14 @@ def run(profile, only=None, out=None, threads=None):
             print(f"FAILED {notebook.name}, cell {error.exec_count}: {error.ename}: {error.evalue}\n"
                   f"  the executed notebook with the error: {executed}", file=sys.stderr)
             if runtimes:
-                _record_runtimes(profile, runtimes)
+                readme_tables.record_runtimes(profile, runtimes)
             return 1
         except Exception as error:  # no kernel, unreadable notebook, ...: one line, not a traceback
             print(f"FAILED {notebook.name}: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
-        clean_notebook(executed, keep_parameters=extra)
+        notebook_hygiene.clean_notebook(executed, keep_parameters=extra)
         if missing and not extra:
-            append_unexecuted(executed, original)
+            notebook_hygiene.append_unexecuted(executed, original)
         if executed != target_dir / output:
             shutil.move(executed, target_dir / output)  # may cross file systems
         elapsed = time.perf_counter() - start
@@ -371,156 +199,12 @@ def run(profile, only=None, out=None, threads=None):
                           "models_trained": len(_checkpoints() - cached_before),
                           "code_version": os.environ["QUANOS_CODE_VERSION"]}
         print(f"[{i}/{len(planned)}] {name} done in {_minutes(elapsed)}", flush=True)
-    _record_runtimes(profile, runtimes)
+    readme_tables.record_runtimes(profile, runtimes)
     print(f"\nScorecard, profile {profile}" + (" (smoke numbers mean nothing)" if profile == "smoke" else ""))
     print(results.scorecard_markdown(profile))
     if in_place:
-        _update_readme(profile)
+        readme_tables.update_readme(profile, VARIANT_OUTPUTS)
     return 0
-
-
-IDENTICAL, DIFFERS, MISSING, SKIPPED = "identical", "differs", "missing", "skipped"  # what a check finds per file
-CHECKED_PROFILES = ("cpu", "full")  # the profiles whose results are committed
-
-
-@dataclasses.dataclass
-class Comparison:
-    """One result file of a check: its ``status``; for ``differs``, ``differences`` as ``(metric, committed,
-    rerun)``; for ``missing`` and ``skipped``, a ``note`` saying why."""
-    status: str
-    differences: list = dataclasses.field(default_factory=list)
-    note: str = ""
-
-    def line(self, name):
-        if self.status == DIFFERS:
-            return f"{name}: " + "; ".join(f"{metric}: {_shown(old)} -> {_shown(new)}"
-                                          for metric, old, new in self.differences)
-        return f"{name}: {self.status}" + (f" ({self.note})" if self.note else "")
-
-
-_ABSENT = object()  # a metric (or one of its stored fields) that one side lacks
-
-
-def _shown(value):
-    return "absent" if value is _ABSENT else json.dumps(value)
-
-
-def device_kind(device):
-    """``"cpu"`` or ``"cuda"``: the kind of a recorded device (``"cuda: NVIDIA H100 80GB HBM3"`` is ``cuda``)."""
-    return device.split(":", 1)[0].strip()
-
-
-def _same_kind(entry, device):
-    """Whether a result was computed on ``device``'s kind of device (one that records no device counts as such)."""
-    return not entry.get("device") or device_kind(entry["device"]) == device_kind(device)
-
-
-def _skipped(entry):
-    return Comparison(SKIPPED, note=f"computed on {entry['device']}, compared only on a "
-                                    f"{device_kind(entry['device'])} machine")
-
-
-def _result_files(folder):
-    """``{file name: entry}`` of the result files in ``folder`` (``_runtimes.json`` and the like left out)."""
-    if not folder.is_dir():
-        return {}
-    return {path.name: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))
-            if not path.name.startswith("_")}
-
-
-def _metric_differences(committed, rerun):
-    """``(metric, committed, rerun)`` for every stored measurement that differs: the value, and for a metric over
-    seeds its interval, seed count and per-seed values (the paper's value and claim are not measurements)."""
-    differences = []
-    for name in dict.fromkeys([*committed, *rerun]):
-        old, new = committed.get(name), rerun.get(name)
-        if old is None or new is None:
-            differences.append((name, _ABSENT if old is None else old.get("value"),
-                                _ABSENT if new is None else new.get("value")))
-            continue
-        for field in dict.fromkeys([*old, *new]):
-            if field in ("paper", "claim") or old.get(field, _ABSENT) == new.get(field, _ABSENT):
-                continue
-            label = name if field == "value" else f"{name} ({field})"
-            differences.append((label, old.get(field, _ABSENT), new.get(field, _ABSENT)))
-    return differences
-
-
-def compare_results(committed_dir, rerun_dir, profile, *, expected=None, device=None):
-    """Compare the results a rerun wrote with the committed ones: ``committed_dir`` and ``rerun_dir`` are the folders
-    that hold ``results/<profile>/`` (the project, and the rerun's ``--out``). Returns ``{file name: Comparison}``,
-    sorted by name, for every result file of the rerun and every committed one in ``expected`` (file names; None:
-    every committed file). Stored values must be exactly equal (they are rounded to 6 decimals when stored).
-
-    ``missing``: a file one side lacks. ``skipped``: the committed file was computed on another kind of device than
-    ``device`` (default: this machine's, ``training.device_name()``), whose floating point differs: it is compared
-    only on a machine of its kind. A committed file that records no device (older files) is compared."""
-    if device is None:
-        from .training import device_name
-        device = device_name()
-    committed = _result_files(pathlib.Path(committed_dir) / "results" / profile)
-    rerun = _result_files(pathlib.Path(rerun_dir) / "results" / profile)
-    names = set(rerun) | (set(committed) if expected is None else set(expected))
-    found = {}
-    for name in sorted(names):
-        old, new = committed.get(name), rerun.get(name)
-        if old is not None and not _same_kind(old, device):
-            found[name] = _skipped(old)
-        elif old is None or new is None:
-            found[name] = Comparison(MISSING, note="not committed" if old is None else "the rerun did not write it")
-        else:
-            differences = _metric_differences(old.get("metrics", {}), new.get("metrics", {}))
-            found[name] = Comparison(DIFFERS, differences) if differences else Comparison(IDENTICAL)
-    return found
-
-
-def expected_results(notebooks, committed_dir, profile):
-    """The committed result files of ``profile`` that the given notebooks write, from the notebook each experiment
-    names in ``quanos_lib.paper`` (``"01_linear_models (linear), 03_adversarial_training (maxout)"``: only that
-    part); a part no notebook is named for is compared only when the rerun writes it."""
-    from .paper import PAPER
-    prefixes = {notebook.name[:2] for notebook in notebooks}
-    folder = pathlib.Path(committed_dir) / "results" / profile
-    names = set()
-    for exp_id, paper in PAPER.items():
-        for number, part in re.findall(r"\b(\d\d)_\w+(?: \((\w+)\))?", paper["notebook"]):
-            if number not in prefixes:
-                continue
-            patterns = [f"{exp_id}.{part}.json"] if part else [f"{exp_id}.json", f"{exp_id}.*.json"]
-            names.update(path.name for pattern in patterns for path in folder.glob(pattern))
-    return names
-
-
-def _recorded_threads(entries):
-    """``{thread count: [file names]}`` from the ``compute`` the results recorded (older results record none)."""
-    counts = {}
-    for name, entry in entries.items():
-        threads = (entry.get("compute") or {}).get("threads")
-        if threads:
-            counts.setdefault(int(threads), []).append(name)
-    return dict(sorted(counts.items(), key=lambda item: -len(item[1])))
-
-
-def check_threads(recorded, threads, default):
-    """The thread count a check runs with, and one line saying so (None: nothing to say). ``recorded``: from
-    :func:`_recorded_threads`; ``threads``: ``--threads`` (it wins); ``default``: what the run would use otherwise."""
-    if threads is not None:
-        if recorded and threads not in recorded:
-            return threads, (f"running with --threads {threads}, though the committed results recorded "
-                             f"{', '.join(map(str, recorded))}: they may differ")
-        return threads, None
-    if not recorded:
-        return None, (f"the committed results record no thread count (written before results recorded it): "
-                      f"running with the default here, {default}")
-    threads = next(iter(recorded))
-    if len(recorded) > 1:
-        counts = ", ".join(f"{count} in {len(names)} file(s)" for count, names in recorded.items())
-        return threads, (f"the committed results record several thread counts ({counts}): pinning QUANOS_THREADS="
-                         f"{threads}, so those computed with another count may differ")
-    if threads != default:
-        return threads, (f"pinning QUANOS_THREADS={threads}, the thread count the committed results recorded "
-                         f"(the default here is {default})")
-    return threads, None
 
 
 def check(profile, only=None, threads=None, keep=False):
@@ -528,26 +212,26 @@ def check(profile, only=None, threads=None, keep=False):
     normal checkpoint cache), then print one line per result file (:func:`compare_results`). Threads are pinned to
     the count the committed results recorded (``threads`` overrides it). Returns 0 when every compared file is
     identical, else 1."""
-    if profile not in CHECKED_PROFILES:
-        raise UsageError(f"--check takes {' or '.join(CHECKED_PROFILES)} (the profiles with committed results), "
+    if profile not in result_check.CHECKED_PROFILES:
+        raise UsageError(f"--check takes {' or '.join(result_check.CHECKED_PROFILES)} (the profiles with committed results), "
                          f"not {profile!r}")
     chosen = select_notebooks(only)
     import torch
 
     from .training import device_name
     device = device_name()
-    expected = expected_results(chosen, results.PROJECT_ROOT, profile) if only else None
-    committed = _result_files(results.PROJECT_ROOT / "results" / profile)
+    expected = result_check.expected_results(chosen, results.PROJECT_ROOT, profile) if only else None
+    committed = result_check.result_files(results.PROJECT_ROOT / "results" / profile)
     committed = {name: entry for name, entry in committed.items() if expected is None or name in expected}
-    here = {name: entry for name, entry in committed.items() if _same_kind(entry, device)}
-    recorded = _recorded_threads(here)
+    here = {name: entry for name, entry in committed.items() if result_check.same_kind(entry, device)}
+    recorded = result_check.recorded_threads(here)
     if committed and not here:  # nothing this machine can compare: no rerun
         print(f"every committed result of these notebooks was computed on another kind of device than this "
               f"machine's ({device}): nothing to rerun here")
         for name, entry in committed.items():
-            print(_skipped(entry).line(name))
+            print(result_check.skipped(entry).line(name))
         return 0
-    threads, note = check_threads(recorded, threads,
+    threads, note = result_check.check_threads(recorded, threads,
                                   default=int(os.environ.get("QUANOS_THREADS") or 0) or torch.get_num_threads())
     if note:
         print(note)
@@ -557,12 +241,12 @@ def check(profile, only=None, threads=None, keep=False):
     if status != 0:
         print(f"the rerun failed; its notebooks are kept in {scratch}", file=sys.stderr)
         return status
-    found = compare_results(results.PROJECT_ROOT, scratch, profile, expected=expected, device=device)
+    found = result_check.compare_results(results.PROJECT_ROOT, scratch, profile, expected=expected, device=device)
     print(f"\nCheck of profile {profile} on {device}: the rerun's results/{profile}/ against the committed ones")
     for name, comparison in found.items():
         print(comparison.line(name))
-    compared = [comparison for comparison in found.values() if comparison.status != SKIPPED]
-    same = sum(comparison.status == IDENTICAL for comparison in compared)
+    compared = [comparison for comparison in found.values() if comparison.status != result_check.SKIPPED]
+    same = sum(comparison.status == result_check.IDENTICAL for comparison in compared)
     print(f"{same} of {len(compared)} compared file(s) identical" +
           (f", {len(found) - len(compared)} skipped" if len(found) > len(compared) else ""))
     if keep:

@@ -31,6 +31,7 @@ import pathlib
 import subprocess
 import tempfile
 
+from .formatting import format_interval, format_value, metric_words
 from .paper import PAPER
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -222,23 +223,6 @@ def training_seconds_by_notebook(profile, folder=None):
     return {notebook: sum(per_checkpoint.values()) for notebook, per_checkpoint in seconds.items()}
 
 
-def format_value(value, unit="percent"):
-    """A measured or claimed value as the companion writes it everywhere (scorecard, notebooks): a fraction as a
-    percentage with two decimals (``1.77%``), a gain in percentage points with a sign (``+0.8 pts``), a ratio with
-    ``×`` (``1.65×``), a plain number to three significant digits (an R², ``0.998``); None as ``—``."""
-    if value is None:
-        return "—"
-    if unit == "percent":
-        return f"{100 * value:.2f}%"
-    if unit == "points":
-        return f"{100 * value:+.1f} pts"
-    if unit == "ratio":
-        return f"{value:.2f}×"
-    if unit == "number":
-        return f"{value:.3g}"
-    raise ValueError(f"unknown unit {unit!r}: percent, points, ratio or number")
-
-
 def data_status(result):
     """Which data a result stands on: ``official`` (files matching the official checksums), ``unverified copy``
     (e.g. the JPEG-derived CIFAR-10 stand-in) or ``—`` (no result)."""
@@ -278,7 +262,7 @@ def judge(claim, name, metrics):
     ours = format_value(value, claim.unit)
     if interval:
         over = f"{measured['seeds']} seeds" if "seeds" in measured else "bootstrap over the test images"
-        ours += f" [{format_value(interval[0], claim.unit)}, {format_value(interval[1], claim.unit)}], {over}"
+        ours = f"{format_interval(measured, claim.unit)}, {over}"
     if claim.structural:
         return STATUS_STRUCTURAL, ours, claim.structural
     if value is None:
@@ -319,19 +303,46 @@ def scorecard(profile, ids=None):
     return rows
 
 
-def scorecard_markdown(profile, ids=None, *, legend=True):
-    """The scorecard as a Markdown table (for the README, the notebooks and ``reproduce.sh``), with the legend of
-    its statuses below it (``legend``); the whole scorecard opens with the count per status."""
+def scorecard_markdown(profile, ids=None, *, legend=True, compact=False, ran_only=False):
+    """The scorecard as a Markdown table, with the legend of its statuses below it (``legend``); the whole scorecard
+    opens with the count per status. The full table (README, notebook 99) has every column; ``compact`` (each
+    notebook's own rows) keeps id, metric, paper, ours, our tolerance or test and status, the experiment's title once
+    per id and the long texts (a claim's note, what decided a status) as numbered notes under the table, so that it fits
+    a page. ``ran_only``: only the rows that ran, with a count of the rest (a profile that has run a few notebooks)."""
     rows = scorecard(profile, ids)
-    lines = [f"| id | experiment | metric | paper | ours ({profile}) | our tolerance or test | status | data | notebook |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    summary = status_summary(rows)
+    if ran_only:
+        rest = sum(row["status"] == STATUS_NOT_RUN for row in rows)
+        rows = [row for row in rows if row["status"] != STATUS_NOT_RUN]
+        summary += f" (the {rest} rows not run yet are not listed)" if rest else ""
+    if compact:
+        lines, notes = _compact_lines(rows, profile)
+    else:
+        lines, notes = [f"| id | experiment | metric | paper | ours ({profile}) | our tolerance or test | status | "
+                        "data | notebook |", "|---|---|---|---|---|---|---|---|---|"], []
+        for row in rows:
+            status = f"{row['status']} ({row['why']})" if row["why"] else row["status"]
+            lines.append(f"| {row['id']} | {row['experiment']} | {metric_words(row['metric'])} | {row['paper']} "
+                         f"| {row['ours']} | {row['rule']} | {status} | {row['data']} | {row['notebook']} |")
+    if ids is None or ran_only:  # the whole scorecard: a summary line first
+        lines.insert(0, summary + "\n")
+    text = "\n".join(lines) + "".join(f"\n\n{k}. {note}" for k, note in enumerate(notes, 1))
+    return text + ("\n\n" + status_legend() if legend else "")
+
+
+def _compact_lines(rows, profile):
+    """The compact table of :func:`scorecard_markdown` (each experiment's title once, above it) and its notes (the
+    claims' notes and what decided a status, each written once)."""
+    titles = dict.fromkeys(f"**{row['id']}**: {row['experiment']}" for row in rows)
+    lines = ["; ".join(titles) + ".", "", f"| id | metric | paper | ours ({profile}) | our tolerance or test | status |",
+             "|---|---|---|---|---|---|"]
+    notes = {}
     for row in rows:
-        status = f"{row['status']} ({row['why']})" if row["why"] else row["status"]
-        lines.append(f"| {row['id']} | {row['experiment']} | {row['metric']} | {row['paper']} | {row['ours']} "
-                     f"| {row['rule']} | {status} | {row['data']} | {row['notebook']} |")
-    if ids is None:  # the whole scorecard: a summary line first
-        lines.insert(0, status_summary(rows) + "\n")
-    return "\n".join(lines) + ("\n\n" + status_legend() if legend else "")
+        paper, _, claim_note = row["paper"].partition(" — ")
+        marks = "".join(f" ({notes.setdefault(text, len(notes) + 1)})" for text in (claim_note, row["why"]) if text)
+        lines.append(f"| {row['id']} | {metric_words(row['metric'])} | {paper} | {row['ours']} | {row['rule']} "
+                     f"| {row['status']}{marks} |")
+    return lines, [note[0].upper() + note[1:] + ("" if note.endswith(".") else ".") for note in notes]
 
 
 def status_legend():

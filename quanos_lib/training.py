@@ -43,9 +43,9 @@ import warnings
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import attacks, checkpoints, data, evaluation, models, paper
+from .progress import bar as progress_bar
 
 
 def seed_everything(seed):
@@ -122,6 +122,9 @@ class TrainConfig:
     val_adv_kind: str = "fgsm"       # ... or, "pgd", on its error under PGD (adv_steps, random start, scored as
                                      # attacks.pgd's stop_when_fooled: no iterate may fool an image)
     continue_epochs: int = 0         # then continue on train + validation for at most this many epochs
+    allow_tf32: bool = False         # TF32 matmuls and convolutions on a GPU (faster, fewer mantissa bits): opt-in
+    compile_step: bool = False       # the step's forward and backward through torch.compile (CUDA graphs on a
+                                     # GPU): not bitwise the eager step, so it is part of the key
     seed: int = 0
 
     def asdict(self):
@@ -132,12 +135,6 @@ class TrainConfig:
         default later leaves every existing checkpoint valid."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if f.default is dataclasses.MISSING or getattr(self, f.name) != f.default}
-
-
-def progress_disabled():
-    """Whether ``$TQDM_DISABLE`` asks for no progress bars. tqdm's notebook bar ignores it (set by the runner: a
-    widget saved in a notebook shows as a stuck "0%" line), so every bar of the library passes it on itself."""
-    return os.environ.get("TQDM_DISABLE", "") not in ("", "0", "false", "False")
 
 
 def first_layer(model):
@@ -179,6 +176,18 @@ def _objective(model, x, y, config):
     if config.l1:
         loss = loss + config.l1 * first_layer(model).weight.abs().sum()
     return loss, outputs
+
+
+def _compiled_model(model):
+    """``model`` compiled by torch.compile for the training step: on a GPU as CUDA graphs (``reduce-overhead``: the
+    forward's and the backward's hundreds of kernel launches replayed as two graphs; dropout keeps drawing fresh masks,
+    from inductor's own random stream), elsewhere by inductor's default mode. The SGD update stays eager: on a GPU it
+    is the fused kernel already, and compiling it would recompile each epoch, as the momentum ramp changes a float it
+    reads. Where compiling fails (no C++ compiler, say), torch falls back to the eager model with a warning
+    (``suppress_errors``): the run still trains."""
+    torch._dynamo.config.suppress_errors = True
+    return torch.compile(model, mode="reduce-overhead" if models.device(model).type == "cuda" else "default",
+                         dynamic=False)
 
 
 def _validate(model, split, config):
@@ -364,6 +373,8 @@ def train(model, train_split, config, *, val_split=None, match=None, epochs=None
     seed_everything(config.seed)
     dev = default_device()
     model.to(dev)
+    # fp32 arithmetic unless the configuration (and so the checkpoint's key) says otherwise; no effect on a CPU
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = config.allow_tf32
     groups = _param_groups(model)
     for group in groups:  # a tensor on the device, filled each step: setting it reads nothing back
         group["lr"] = torch.tensor(config.lr * group["lr_scale"], device=dev)
@@ -371,6 +382,7 @@ def train(model, train_split, config, *, val_split=None, match=None, epochs=None
     optimizer = torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=config.momentum, weight_decay=config.weight_decay,
                                 fused=dev.type == "cuda" or None)
     constrained = _max_norm_layers(model, config.max_col_norm)
+    stepped = _compiled_model(model) if config.compile_step else model
     images, labels = train_split.x.to(dev), train_split.y.to(dev)  # the split on the device, once
     shuffle = torch.Generator().manual_seed(config.seed)  # the order is drawn on the CPU, as always
     augment = torch.Generator().manual_seed(config.seed + 1)
@@ -390,63 +402,62 @@ def train(model, train_split, config, *, val_split=None, match=None, epochs=None
         best_error, since_best, step, first = saved["best_error"], saved["since_best"], saved["step"], saved["epoch"]
     last_save = time.perf_counter()
     resume_every = float(os.environ.get("QUANOS_RESUME_SECONDS", 60)) if resume_every is None else resume_every
-    quiet = not progress or progress_disabled()
-    bar = tqdm(range(first, config.epochs if epochs is None else epochs), desc="training", unit="epoch", leave=False,
-               disable=quiet, initial=first)
-    for epoch in bar:
-        model.train()
-        epoch_momentum = momentum(config, epoch)
-        for group in optimizer.param_groups:
-            group["momentum"] = epoch_momentum
-        # the running loss (float64, as the host's sum was) and error count stay on the device: one read per epoch
-        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-        wrong, seen = torch.zeros((), dtype=torch.long, device=dev), 0
-        order = torch.randperm(len(labels), generator=shuffle, device=shuffle.device).to(dev)  # one upload an epoch
-        for index in order.split(config.batch_size):
-            x, y = data.to_float(images[index]), labels[index]
-            if config.augment_padding or config.augment_flip:
-                x = data.random_crop_flip(x, config.augment_padding, config.augment_flip, augment)
-            lr = learning_rate(config, step, epoch)
+    epoch_range = range(first, config.epochs if epochs is None else epochs)
+    with progress_bar(epoch_range, desc="training", unit="epoch", disable=not progress, initial=first) as bar:
+        for epoch in bar:
+            model.train()
+            epoch_momentum = momentum(config, epoch)
             for group in optimizer.param_groups:
-                group["lr"].fill_(lr * group["lr_scale"])
-            loss, outputs = _objective(model, x, y, config)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            _apply_max_norm(constrained)
-            wrong += (outputs.argmax(1) != y).sum()
-            loss_sum += loss.detach().double() * len(y)
-            seen += len(y)
-            step += 1
-        history["loss"].append(loss_sum.item() / seen)
-        history["train_error"].append(wrong.item() / seen)
-        history["lr"].append(lr)
-        history["momentum"].append(epoch_momentum)
-        if epoch + 1 in config.snapshot_epochs:
-            history["snapshots"][str(epoch + 1)] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        if val_split is not None:
-            val_error, val_loss = _validate(model, val_split, config)
-            history["val_error"].append(val_error)
-            history["val_loss"].append(val_loss)
-            if val_error < best_error:
-                best_error, best_state, since_best = val_error, copy.deepcopy(model.state_dict()), 0
-                history["best_epoch"], history["best_step"], history["best_val_loss"] = epoch, step, val_loss
-                if config.continue_epochs:  # the continued phase's target, measured as its stop rule measures
-                    history["best_train_objective"] = monitored_objective(model, train_split, config)
-            else:
-                since_best += 1
-            bar.set_postfix(val_error=f"{val_error:.4f}")
-            if config.patience is not None and since_best >= config.patience:
-                break
-        if match is not None:
-            history["match_objective"].append(monitored_objective(model, match[0], config))
-            if history["match_objective"][-1] <= match[1]:
-                break
-        if resume is not None and time.perf_counter() - last_save >= resume_every:
-            resume.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "random": _random_state(generators), "history": history, "best_state": best_state,
-                         "best_error": best_error, "since_best": since_best, "step": step, "epoch": epoch + 1})
-            last_save = time.perf_counter()
+                group["momentum"] = epoch_momentum
+            # the running loss (float64, as the host's sum was) and error count stay on the device: one read per epoch
+            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+            wrong, seen = torch.zeros((), dtype=torch.long, device=dev), 0
+            order = torch.randperm(len(labels), generator=shuffle, device=shuffle.device).to(dev)  # one upload an epoch
+            for index in order.split(config.batch_size):
+                x, y = data.to_float(images[index]), labels[index]
+                if config.augment_padding or config.augment_flip:
+                    x = data.random_crop_flip(x, config.augment_padding, config.augment_flip, augment)
+                lr = learning_rate(config, step, epoch)
+                for group in optimizer.param_groups:
+                    group["lr"].fill_(lr * group["lr_scale"])
+                loss, outputs = _objective(stepped, x, y, config)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                _apply_max_norm(constrained)
+                wrong += (outputs.argmax(1) != y).sum()
+                loss_sum += loss.detach().double() * len(y)
+                seen += len(y)
+                step += 1
+            history["loss"].append(loss_sum.item() / seen)
+            history["train_error"].append(wrong.item() / seen)
+            history["lr"].append(lr)
+            history["momentum"].append(epoch_momentum)
+            if epoch + 1 in config.snapshot_epochs:
+                history["snapshots"][str(epoch + 1)] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            if val_split is not None:
+                val_error, val_loss = _validate(model, val_split, config)
+                history["val_error"].append(val_error)
+                history["val_loss"].append(val_loss)
+                if val_error < best_error:
+                    best_error, best_state, since_best = val_error, copy.deepcopy(model.state_dict()), 0
+                    history["best_epoch"], history["best_step"], history["best_val_loss"] = epoch, step, val_loss
+                    if config.continue_epochs:  # the continued phase's target, measured as its stop rule measures
+                        history["best_train_objective"] = monitored_objective(model, train_split, config)
+                else:
+                    since_best += 1
+                bar.set_postfix(val_error=f"{val_error:.4f}")
+                if config.patience is not None and since_best >= config.patience:
+                    break
+            if match is not None:
+                history["match_objective"].append(monitored_objective(model, match[0], config))
+                if history["match_objective"][-1] <= match[1]:
+                    break
+            if resume is not None and time.perf_counter() - last_save >= resume_every:
+                resume.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "random": _random_state(generators), "history": history, "best_state": best_state,
+                             "best_error": best_error, "since_best": since_best, "step": step, "epoch": epoch + 1})
+                last_save = time.perf_counter()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -461,23 +472,35 @@ def at_snapshot(model, history, epoch):
     return snapshot.eval()
 
 
-_DRY_RUN_IMAGES = None  # set inside dry_run()
+_DRY_RUN = None  # inside dry_run(): (images per split, the list of planned models)
 
 
 @contextlib.contextmanager
-def dry_run(images=8):
+def dry_run(images=8, *, steps=True, exact_keys=True):
     """Check training configurations without training: inside this block :func:`trained_model` neither reads nor
     writes the checkpoint cache; it builds each model and trains it by its own configuration (architecture,
     optimizer, schedule, objective, early-stopping rule) for one epoch on its first ``images`` training images
     (one mini-batch: one step; one more for ``continue_epochs``), validating on as many validation images, and returns
     it as if trained. A configuration that cannot build, train or be evaluated then fails in seconds, not after hours
-    on a GPU (``tests/test_full_profile.py`` runs every model of the ``full`` profile this way)."""
-    global _DRY_RUN_IMAGES
-    previous, _DRY_RUN_IMAGES = _DRY_RUN_IMAGES, images
+    on a GPU (``tests/test_full_profile.py`` runs every model of the ``full`` profile this way).
+
+    Yields the list of the models asked for, each as it would have been trained: ``name``, ``checkpoint`` (its
+    file name in the cache), ``config`` (its :class:`TrainConfig`), ``train_images``, ``val_images``, ``input_shape``
+    and ``model`` (untrained) — what :func:`quanos_lib.jobs.plan` counts. ``steps=False``: no step either (each model
+    is returned untrained, with an empty history), to list the models of a profile in seconds; ``exact_keys=False``:
+    ``checkpoint`` names from the tensors' shapes, not their values (faster; not the cache's names)."""
+    global _DRY_RUN
+    previous, _DRY_RUN = _DRY_RUN, (images, [], steps, exact_keys)
     try:
-        yield
+        yield _DRY_RUN[1]
     finally:
-        _DRY_RUN_IMAGES = previous
+        _DRY_RUN = previous
+
+
+def dry_run_subset(split):
+    """``split``, or its first few images inside :func:`dry_run` (for work around training, such as ANS, that a
+    dry run need not do in full)."""
+    return split if _DRY_RUN is None else split.subset(min(_DRY_RUN[0], len(split)))
 
 
 def trained_model(name, build, train_split, config, *, val_split=None, start=None, progress=True):
@@ -509,7 +532,7 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
         seed_everything(config.seed)
         return build()
 
-    checkpoint = checkpoints.path_for(name, key)
+    checkpoint = checkpoints.path_for(name, key, exact=_DRY_RUN is None or _DRY_RUN[3])
     resumes = {phase: ResumeFile(checkpoint.with_name(f"{checkpoint.stem}.{phase}.resume"), f"{checkpoint.stem}:{phase}")
                for phase in ("first", "first-done", "continued")}  # each phase's state while it trains
 
@@ -534,15 +557,21 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
         history["seconds"] = time.perf_counter() - start  # this process's share, where a run was resumed
         return history
 
-    if _DRY_RUN_IMAGES is not None:  # one step on a few images, and no cache (see dry_run)
-        train_split = train_split.subset(_DRY_RUN_IMAGES)
-        val_split = val_split.subset(_DRY_RUN_IMAGES) if val_split is not None else None
+    if _DRY_RUN is not None:  # one step on a few images, and no cache (see dry_run)
+        _DRY_RUN[1].append({"name": name, "checkpoint": checkpoint.name, "config": config, "model": untrained,
+                            "train_images": len(train_split), "val_images": 0 if val_split is None else len(val_split),
+                            "input_shape": tuple(train_split.x.shape[1:])})
+        train_split = dry_run_subset(train_split)
+        val_split = dry_run_subset(val_split) if val_split is not None else None
         config = dataclasses.replace(config, epochs=1, continue_epochs=min(config.continue_epochs, 1))
-        model = build_seeded()
-        history = fit(model, resume=False)
+        progress = False  # read by fit(): no bar for one step
+        model = build_seeded() if _DRY_RUN[2] else untrained
+        history = fit(model, resume=False) if _DRY_RUN[2] else {
+            "loss": [], "train_error": [], "val_error": [], "val_loss": [], "best_epoch": None, "snapshots": {},
+            "seconds": 0.0}
     else:
         model, history = checkpoints.load_or_train(name, key, build_seeded, fit)
         for resume_file in resumes.values():  # the finished checkpoint replaces them
             resume_file.remove()
-    history = dict(history, config=config.asdict(), checkpoint=checkpoints.path_for(name, key).name)
+    history = dict(history, config=config.asdict(), checkpoint=checkpoint.name)
     return model.to(default_device()).eval(), history

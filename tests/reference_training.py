@@ -8,6 +8,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from quanos_lib import attacks, evaluation, models, training
+from quanos_lib.progress import disabled as progress_disabled
 from quanos_lib import data  # noqa: F401
 
 
@@ -75,7 +76,7 @@ def train(model, train_split, config, *, val_split=None, match=None, epochs=None
     if match is not None:
         history["match_objective"] = []
     best_error, best_state, since_best, step = float("inf"), None, 0, 0
-    quiet = not progress or training.progress_disabled()
+    quiet = not progress or progress_disabled()
     bar = tqdm(range(config.epochs if epochs is None else epochs), desc="training", unit="epoch", leave=False,
                disable=quiet)
     for epoch in bar:

@@ -43,7 +43,10 @@ def test_a_record_names_the_models_training_configuration_and_time(monkeypatch, 
     assert entry["training_seconds"] == pytest.approx(history["seconds"], abs=0.01)
     assert entry["setup"]["scale"] == json.loads(json.dumps(run.scale)) and entry["setup"]["eps"] == 0.25
     assert entry["data"]["source"] == "MNIST/raw" and run.recorded == ["F1"]
-    assert "| F1 |" in capsys.readouterr().out  # the scorecard rows are shown
+    assert "| F1 |" not in capsys.readouterr().out  # recording shows nothing: the scorecard, once, at the end
+    run.scorecard()
+    shown = capsys.readouterr().out
+    assert "| F1 | adv error | 99.90% | 50.00% |" in shown, shown
 
 
 def test_a_failed_block_records_nothing(monkeypatch):

@@ -10,7 +10,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from quanos_lib import imagenet, reproduce
+from quanos_lib import imagenet, notebook_hygiene, reproduce
 
 SOURCE = reproduce.NOTEBOOKS / "08_panda_googlenet.ipynb"
 
@@ -21,19 +21,21 @@ def _has_kernel():
 
 def test_without_its_data_the_notebook_says_so_and_keeps_its_cells_for_the_next_run(tmp_path):
     written = tmp_path / "08.ipynb"
-    reproduce.not_run_notebook(SOURCE, "imagenet-panda", written, keep_cells=True)
-    reproduce.append_unexecuted(written, SOURCE)
+    notebook_hygiene.not_run_notebook(SOURCE, "imagenet-panda", written, keep_cells=True)
+    notebook_hygiene.append_unexecuted(written, SOURCE)
     notebook = nbformat.read(str(written), as_version=4)
     tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
-    notices = [i for i, t in enumerate(tags) if reproduce.NOT_RUN_NOTICE in t]
-    assert len(notices) == 2 and "Not run on" in notebook.cells[notices[1]].source
-    kept = [cell for cell, t in zip(notebook.cells, tags) if reproduce.NOT_RUN in t]
+    notices = [i for i, t in enumerate(tags) if notebook_hygiene.NOT_RUN_NOTICE in t]
+    assert len(notices) == 2 and "Not run here" in notebook.cells[notices[1]].source
+    assert "The ImageNet panda" in notebook.cells[notices[1]].source  # capitalised
+    assert "$QUANOS_DATA" not in notebook.cells[notices[1]].source  # the weights live in torch's cache
+    kept = [cell for cell, t in zip(notebook.cells, tags) if notebook_hygiene.NOT_RUN in t]
     assert kept and all("nbval-skip" in cell.metadata["tags"] for cell in kept)  # CI cannot run them offline
     assert all(not cell.get("outputs") for cell in kept if cell.cell_type == "code")
-    original = reproduce.restored(nbformat.read(str(SOURCE), as_version=4))
-    again = reproduce.restored(notebook)
+    original = notebook_hygiene.restored(nbformat.read(str(SOURCE), as_version=4))
+    again = notebook_hygiene.restored(notebook)
     assert [cell.source for cell in again.cells] == [cell.source for cell in original.cells]
-    assert not any(reproduce.NOT_RUN in cell.metadata.get("tags", []) for cell in again.cells)
+    assert not any(notebook_hygiene.NOT_RUN in cell.metadata.get("tags", []) for cell in again.cells)
 
 
 @pytest.mark.skipif(not _has_kernel(), reason="the project's Jupyter kernel is registered by ./reproduce.sh --setup")
@@ -52,7 +54,7 @@ def test_notebook_08_runs_and_records_f21(tmp_path, monkeypatch):
                         "QUANOS_PROFILE": "smoke", "TQDM_DISABLE": "1"}.items():
         monkeypatch.setenv(name, str(value))
     source = tmp_path / "source.ipynb"
-    nbformat.write(reproduce.restored(nbformat.read(str(SOURCE), as_version=4)), str(source))
+    nbformat.write(notebook_hygiene.restored(nbformat.read(str(SOURCE), as_version=4)), str(source))
     papermill.execute_notebook(str(source), str(tmp_path / "run.ipynb"), parameters={"profile": "smoke"},
                                kernel_name=reproduce.KERNEL, cwd=str(reproduce.NOTEBOOKS), progress_bar=False)
     f21 = json.loads((out / "results" / "smoke" / "F21.json").read_text())

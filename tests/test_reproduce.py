@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from quanos_lib import reproduce, results, training
+from quanos_lib import notebook_hygiene, readme_tables, reproduce, result_check, results, training
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "reproduce.sh"
 
@@ -105,14 +105,14 @@ def test_compare_results_reports_identical_changed_and_missing_files(tmp_path):
     _result(committed, "F5.linear.json", {"clean_error": 0.02})  # the rerun did not write it
     _result(rerun, "F7.json", {"clean_error": 0.01})  # never committed
     (rerun / "results" / "cpu" / "_runtimes.json").write_text("{}")
-    found = reproduce.compare_results(committed, rerun, "cpu", device="cpu")
+    found = result_check.compare_results(committed, rerun, "cpu", device="cpu")
     assert list(found) == ["F1.json", "F4.json", "F5.linear.json", "F7.json"]
-    assert found["F1.json"].status == reproduce.IDENTICAL and found["F1.json"].line("F1.json") == "F1.json: identical"
-    assert found["F4.json"].status == reproduce.DIFFERS and found["F4.json"].differences == [("adv_error", 0.5, 0.25)]
+    assert found["F1.json"].status == result_check.IDENTICAL and found["F1.json"].line("F1.json") == "F1.json: identical"
+    assert found["F4.json"].status == result_check.DIFFERS and found["F4.json"].differences == [("adv_error", 0.5, 0.25)]
     assert found["F4.json"].line("F4.json") == "F4.json: adv_error: 0.5 -> 0.25"
-    assert found["F5.linear.json"].status == found["F7.json"].status == reproduce.MISSING
+    assert found["F5.linear.json"].status == found["F7.json"].status == result_check.MISSING
     assert "the rerun did not write it" in found["F5.linear.json"].note and "not committed" in found["F7.json"].note
-    only = reproduce.compare_results(committed, rerun, "cpu", expected={"F1.json"}, device="cpu")
+    only = result_check.compare_results(committed, rerun, "cpu", expected={"F1.json"}, device="cpu")
     assert list(only) == ["F1.json", "F4.json", "F7.json"]  # a committed file not expected is not looked for
 
 
@@ -121,45 +121,45 @@ def test_compare_results_compares_every_stored_measurement_exactly(tmp_path):
     seeds = {"value": 0.5, "interval": [0.4, 0.6], "seeds": 3, "per_seed": [0.4, 0.5, 0.6], "paper": 0.5}
     _result(committed, "Q4.json", {"gain": seeds, "area": 0.1234565, "gone": 0.3})
     _result(rerun, "Q4.json", {"gain": dict(seeds, interval=[0.4, 0.600001], paper=0.9), "area": 0.1234566, "new": 0.2})
-    assert reproduce.compare_results(committed, rerun, "cpu", device="cpu")["Q4.json"].differences == [
+    assert result_check.compare_results(committed, rerun, "cpu", device="cpu")["Q4.json"].differences == [
         ("gain (interval)", [0.4, 0.6], [0.4, 0.600001]), ("area", 0.1234565, 0.1234566),
-        ("gone", 0.3, reproduce._ABSENT), ("new", reproduce._ABSENT, 0.2)]  # the paper's value is not a measurement
+        ("gone", 0.3, result_check._ABSENT), ("new", result_check._ABSENT, 0.2)]  # the paper's value is not a measurement
 
 
 def test_compare_results_skips_results_computed_on_another_kind_of_device(tmp_path):
     committed, rerun = tmp_path / "committed", tmp_path / "rerun"
     _result(committed, "F1.json", {"adv_error": 1.0}, profile="full", device="cuda: NVIDIA H100 80GB HBM3")
     _result(rerun, "F1.json", {"adv_error": 0.9}, profile="full", device="cpu")
-    on_cpu = reproduce.compare_results(committed, rerun, "full", device="cpu")["F1.json"]
-    assert on_cpu.status == reproduce.SKIPPED and on_cpu.differences == []
+    on_cpu = result_check.compare_results(committed, rerun, "full", device="cpu")["F1.json"]
+    assert on_cpu.status == result_check.SKIPPED and on_cpu.differences == []
     assert on_cpu.line("F1.json") == ("F1.json: skipped (computed on cuda: NVIDIA H100 80GB HBM3, "
                                       "compared only on a cuda machine)")
-    on_another_gpu = reproduce.compare_results(committed, rerun, "full", device="cuda: NVIDIA H200")["F1.json"]
-    assert on_another_gpu.status == reproduce.DIFFERS and on_another_gpu.differences == [("adv_error", 1.0, 0.9)]
+    on_another_gpu = result_check.compare_results(committed, rerun, "full", device="cuda: NVIDIA H200")["F1.json"]
+    assert on_another_gpu.status == result_check.DIFFERS and on_another_gpu.differences == [("adv_error", 1.0, 0.9)]
     _result(committed, "F4.json", {"adv_error": 1.0}, profile="full")
     _result(rerun, "F4.json", {"adv_error": 1.0}, profile="full")
-    assert reproduce.compare_results(committed, rerun, "full", device="cuda: NVIDIA H200")["F4.json"].status == \
-        reproduce.SKIPPED  # computed on the CPU
+    assert result_check.compare_results(committed, rerun, "full", device="cuda: NVIDIA H200")["F4.json"].status == \
+        result_check.SKIPPED  # computed on the CPU
 
 
 def test_expected_results_are_the_committed_files_of_the_chosen_notebooks(tmp_path):
     for name in ("F1.json", "F2.json", "F5.linear.json", "F5.maxout.json", "F9.json", "F9.masking.json"):
         _result(tmp_path, name, {"x": 0.0})
-    assert reproduce.expected_results([pathlib.Path("01_linear_models.ipynb")], tmp_path, "cpu") == \
+    assert result_check.expected_results([pathlib.Path("01_linear_models.ipynb")], tmp_path, "cpu") == \
         {"F1.json", "F5.linear.json"}  # F5's linear part only: its maxout part is notebook 03's
-    assert reproduce.expected_results([pathlib.Path("03_adversarial_training.ipynb")], tmp_path, "cpu") == \
+    assert result_check.expected_results([pathlib.Path("03_adversarial_training.ipynb")], tmp_path, "cpu") == \
         {"F5.maxout.json", "F9.json", "F9.masking.json"}
 
 
 def test_check_pins_the_recorded_threads_and_says_so():
-    assert reproduce.check_threads({2: ["F1.json", "F4.json"]}, None, default=2) == (2, None)
-    threads, note = reproduce.check_threads({2: ["F1.json"]}, None, default=16)
+    assert result_check.check_threads({2: ["F1.json", "F4.json"]}, None, default=2) == (2, None)
+    threads, note = result_check.check_threads({2: ["F1.json"]}, None, default=16)
     assert threads == 2 and "QUANOS_THREADS=2" in note and "default here is 16" in note
-    threads, note = reproduce.check_threads({2: ["F1.json", "F4.json"], 4: ["F2.json"]}, None, default=16)
+    threads, note = result_check.check_threads({2: ["F1.json", "F4.json"], 4: ["F2.json"]}, None, default=16)
     assert threads == 2 and "2 in 2 file(s), 4 in 1 file(s)" in note
-    threads, note = reproduce.check_threads({2: ["F1.json"]}, 8, default=16)
+    threads, note = result_check.check_threads({2: ["F1.json"]}, 8, default=16)
     assert threads == 8 and "--threads 8" in note and "recorded 2" in note
-    assert reproduce.check_threads({}, None, default=16)[0] is None
+    assert result_check.check_threads({}, None, default=16)[0] is None
 
 
 def test_check_reruns_into_a_scratch_folder_and_compares(tmp_path, monkeypatch, capsys):
@@ -199,14 +199,17 @@ def test_notebook_07_runs_again_on_cifar100_into_its_own_output():
     assert planned[-1][0] == "99_scorecard"
 
 
-def test_a_variant_without_its_data_keeps_the_introduction_and_says_it_was_not_run(tmp_path):
+def test_a_variant_without_its_data_names_its_source_and_says_once_it_was_not_run(tmp_path):
     import nbformat
     source = reproduce.NOTEBOOKS / "07_quanos_cifar10.ipynb"
-    reproduce.not_run_notebook(source, "cifar100", tmp_path / "out.ipynb")
+    notebook_hygiene.not_run_notebook(source, "cifar100", tmp_path / "out.ipynb")
     cells = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4).cells
+    assert cells[0].cell_type == "markdown" and "`07_quanos_cifar10.ipynb`" in cells[0].source
+    assert len(cells[0].source) < 300  # the source's introduction is not repeated
     assert "parameters" in cells[-3].metadata["tags"]  # after the parameters: the loading attempt and the note
     assert cells[-2].cell_type == "code" and "data.load(dataset)" in cells[-2].source
-    assert cells[-1].cell_type == "markdown" and "CIFAR-100 is not available" in cells[-1].source
+    assert cells[-1].cell_type == "markdown" and "CIFAR-100 could not be had" in cells[-1].source
+    assert "not available" not in cells[-1].source  # said once, by the loading attempt's own message
     code = [cell for cell in cells if cell.cell_type == "code"]
     assert code[:-1] == [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]  # no other code
 
@@ -226,7 +229,7 @@ def _executed_notebook(path, noise):
     table.metadata["papermill"] = {"start_time": f"t{noise}"}
     table.id = "table"
     bar = nbformat.v4.new_code_cell("train()")
-    bar.outputs = [nbformat.v4.new_output("display_data", {reproduce.WIDGET_OUTPUT: {"model_id": f"w{noise}"},
+    bar.outputs = [nbformat.v4.new_output("display_data", {notebook_hygiene.WIDGET_OUTPUT: {"model_id": f"w{noise}"},
                                                            "text/plain": "training: 0%| | 0/10"}),
                    nbformat.v4.new_output("stream", name="stdout", text="trained in 12.0 min")]
     bar.id = "bar"
@@ -240,8 +243,8 @@ def test_clean_notebook_strips_per_run_noise_so_reruns_are_byte_identical(tmp_pa
     _executed_notebook(first, 1)
     _executed_notebook(second, 2)
     assert first.read_bytes() != second.read_bytes()
-    reproduce.clean_notebook(first)
-    reproduce.clean_notebook(second)
+    notebook_hygiene.clean_notebook(first)
+    notebook_hygiene.clean_notebook(second)
     assert first.read_bytes() == second.read_bytes()
     text = first.read_text()
     assert "/machine/" not in text and "papermill" not in text and "iopub" not in text
@@ -249,17 +252,17 @@ def test_clean_notebook_strips_per_run_noise_so_reruns_are_byte_identical(tmp_pa
     assert 'id=\\"T_table_0\\"' in text
     assert "widget" not in text and "0/10" not in text and "trained in 12.0 min" in text  # no stuck progress bar
     _executed_notebook(first, 1)
-    reproduce.clean_notebook(first, keep_parameters={"dataset": "cifar100"})  # a variant keeps its own parameters
+    notebook_hygiene.clean_notebook(first, keep_parameters={"dataset": "cifar100"})  # a variant keeps its own parameters
     text = first.read_text()
     assert "dataset = 'cifar100'" in text and 'profile = \\"cpu\\"' not in text
     assert "<pandas.io.formats.style.Styler>" in text and " at 0x" not in text
 
 
 def test_runtimes_keep_training_and_cached_runs_apart_and_make_the_readme_table():
-    reproduce._record_runtimes("cpu", {"01_x": {"seconds": 600.0, "cpus": 2, "models_trained": 3, "code_version": "a"}})
-    reproduce._record_runtimes("cpu", {"01_x": {"seconds": 30.0, "cpus": 2, "models_trained": 0, "code_version": "b"}})
-    reproduce._record_runtimes("cpu", {"01_x": {"seconds": 36.0, "cpus": 2, "models_trained": 0, "code_version": "c"}})
-    table = reproduce.runtimes_markdown()
+    readme_tables.record_runtimes("cpu", {"01_x": {"seconds": 600.0, "cpus": 2, "models_trained": 3, "code_version": "a"}})
+    readme_tables.record_runtimes("cpu", {"01_x": {"seconds": 30.0, "cpus": 2, "models_trained": 0, "code_version": "b"}})
+    readme_tables.record_runtimes("cpu", {"01_x": {"seconds": 36.0, "cpus": 2, "models_trained": 0, "code_version": "c"}})
+    table = readme_tables.runtimes_markdown()
     assert "| 01_x | `cpu` | 10.0 min (2 CPUs, 3 models trained) | 0.6 min (2 CPUs) |" in table
     assert "| all | `full` | not measured yet | not measured yet |" in table
 
@@ -274,4 +277,4 @@ def test_committed_notebooks_carry_no_widgets_and_no_injected_parameters():
         for cell in notebook.cells:
             injected = "injected-parameters" in cell.metadata.get("tags", [])
             assert not (injected and "profile" in cell.source), path.name  # only a variant's own parameters stay
-            assert not any(reproduce.WIDGET_OUTPUT in output.get("data", {}) for output in cell.get("outputs", [])), path.name
+            assert not any(notebook_hygiene.WIDGET_OUTPUT in output.get("data", {}) for output in cell.get("outputs", [])), path.name

@@ -43,6 +43,11 @@ def test_one_number_format_everywhere():
     assert results.format_value(0.0177) == "1.77%" and results.format_value(0.91388) == "91.39%"
     assert results.format_value(0.004, "points") == "+0.4 pts" and results.format_value(-0.046, "points") == "-4.6 pts"
     assert results.format_value(1.6543, "ratio") == "1.65×" and results.format_value(None) == "—"
+    assert results.format_value(-0.0002, "points") == "0.0 pts"  # never "-0.0"
+    assert [results.format_value(v, "number") for v in (6.76e-05, 10123.4, 0.998, 1.5)] == [
+        "0.0000676", "10,123", "0.998", "1.5"]  # no e-notation
+    assert results.metric_words("pgd_at_2_255_gain_vs_8bit") == "pgd at 2/255 gain vs 8-bit"
+    assert results.metric_words("train_error_l1_0_0025") == "train error l1 0.0025"
     assert paper.PAPER["Q5"]["claims"]["compression_vs_8bit"].paper_text() == "≥ 5.00×"
     q4 = paper.PAPER["Q4"]["claims"]["pgd_area_gain_vs_8bit"]
     assert (q4.paper_text(), q4.rule_text()) == ("+3–4%", "≥ +3.0 pts")  # the paper's words; our reading, apart
@@ -186,3 +191,15 @@ def test_one_legend_names_every_status_and_the_count_line_uses_them():
 ])
 def test_claims_on_an_interval(claim, interval, holds):
     assert claim.holds_on(*interval) is holds
+
+
+def test_a_notebooks_compact_scorecard_fits_a_page_with_its_notes_once():
+    _record("F18", {"targeted_frog_success": 1.0, "targeted_frog_success_no_step": 0.99, "frog_share": 0.5})
+    text = results.scorecard_markdown("cpu", ["F18"], compact=True)
+    header = next(line for line in text.splitlines() if line.startswith("| id"))
+    assert header == "| id | metric | paper | ours (cpu) | our tolerance or test | status |"
+    assert "| F18 | targeted frog success | 100.00% | 100.00% | ±5.0 pts | vacuous (1) |" in text
+    assert "\n1. No step (eps 0) gets 99.00% and passes too." in text and text.count("Rubbish examples") == 1
+    full = results.scorecard_markdown("full", ran_only=True)
+    assert "rows not run yet are not listed" in full.splitlines()[0] and "not run yet |" not in full
+

@@ -297,3 +297,51 @@ def test_the_sync_free_loop_gives_bitwise_the_weights_and_history_of_the_loop_be
         found.append((_weights(model), {k: v for k, v in history.items() if k != "snapshots"}))
     (today, today_history), (before, before_history) = found
     assert torch.equal(today, before) and today_history == before_history
+
+
+def test_tf32_is_off_unless_the_configuration_asks_for_it_and_then_the_key_says_so():
+    training.seed_everything(0)
+    model = models.SoftmaxRegression(in_features=16, classes=2)
+    training.train(model, _toy_split(), training.TrainConfig(epochs=1), progress=False)
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    assert "allow_tf32" not in training.TrainConfig(epochs=1).changes()  # the fp32 keys of today do not move
+    assert training.TrainConfig(epochs=1, allow_tf32=True).changes()["allow_tf32"] is True
+    training.train(model, _toy_split(), training.TrainConfig(epochs=1, allow_tf32=True), progress=False)
+    assert torch.backends.cuda.matmul.allow_tf32
+    training.train(model, _toy_split(), training.TrainConfig(epochs=1), progress=False)
+    assert not torch.backends.cuda.matmul.allow_tf32
+
+
+def test_a_compiled_step_trains_as_the_eager_step_does_and_its_key_says_it_was_compiled():
+    """torch.compile's step (inductor on a CPU; CUDA graphs on a GPU) is not bitwise the eager one, so it has its own
+    checkpoint key, but it must train the same model: the same weights up to float reassociation without dropout,
+    and with dropout a net that still learns (its masks drawn fresh each step, not frozen into the graph)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(256, 1, 28, 28, generator=g)
+    y = (x.flatten(1)[:, :392].mean(1) > x.flatten(1)[:, 392:].mean(1)).long()  # learnable: which half is brighter
+    split = data.Split(x, y)
+    assert "compile_step" not in training.TrainConfig(epochs=1).changes()
+    assert training.TrainConfig(epochs=1, compile_step=True).changes()["compile_step"] is True
+    found = []
+    for compiled in (False, True):
+        training.seed_everything(0)
+        model = models.SoftmaxRegression(classes=2)
+        training.train(model, split, training.TrainConfig(epochs=3, batch_size=32, lr=0.5, compile_step=compiled),
+                       progress=False)
+        found.append(_weights(model))
+    eager, compiled = found
+    assert not torch.equal(eager, torch.zeros_like(eager)) and torch.allclose(eager, compiled, atol=1e-5)
+    y = torch.randint(0, 2, (256,), generator=g)
+    x = torch.rand(256, 1, 28, 28, generator=g) * 0.5
+    x[:, :, :14] += 0.5 * y[:, None, None, None]  # class 1: its top half brighter
+    split = data.Split(x, y)
+    training.seed_everything(0)
+    dropout_net = models.MaxoutMLP(units=16, pieces=2, classes=2, init_range=0.05)
+    stepped = training._compiled_model(dropout_net)
+    assert isinstance(stepped, torch._dynamo.eval_frame.OptimizedModule)
+    dropout_net.train()
+    assert not torch.equal(stepped(x[:8]), stepped(x[:8]))  # fresh dropout masks on every call of the graph
+    before = evaluation.evaluate(dropout_net, split)["error"]
+    training.train(dropout_net, split, training.TrainConfig(epochs=6, batch_size=32, lr=0.1, momentum=0.5,
+                                                            compile_step=True), progress=False)
+    assert evaluation.evaluate(dropout_net, split)["error"] < 0.05 and before > 0.2

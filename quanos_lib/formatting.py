@@ -1,0 +1,51 @@
+"""How the companion writes numbers, everywhere (scorecard, notebooks, tables): one helper below both
+:mod:`quanos_lib.paper` and :mod:`quanos_lib.results`, which read it."""
+import math
+import re
+
+
+def format_value(value, unit="percent"):
+    """A measured or claimed value as the companion writes it everywhere (scorecard, notebooks): a fraction as a
+    percentage with two decimals (``1.77%``), a gain in percentage points with a sign (``+0.8 pts``), a ratio with
+    ``×`` (``1.65×``, a gain that rounds to zero as ``0.0 pts``), a plain number to three significant digits and
+    never in e-notation (an R², ``0.998``; ``0.0000676``; ``10,123``); None as ``—``."""
+    if value is None:
+        return "—"
+    if unit == "percent":
+        return f"{100 * value:.2f}%"
+    if unit == "points":
+        points = 100 * value
+        return "0.0 pts" if abs(points) < 0.05 else f"{points:+.1f} pts"  # never "-0.0"
+    if unit == "ratio":
+        return f"{value:.2f}×"
+    if unit == "number":  # three significant digits, never in e-notation
+        if value == 0 or not math.isfinite(value):
+            return f"{value:g}"
+        text = f"{value:,.{max(0, 2 - math.floor(math.log10(abs(value))))}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    raise ValueError(f"unknown unit {unit!r}: percent, points, ratio or number")
+
+
+def format_interval(measured, unit="percent"):
+    """A value with its 95% interval as the companion writes it: ``+0.4 pts [-1.1 pts, +1.9 pts]`` (``measured``:
+    a dict with ``value`` and ``interval``, as :func:`quanos_lib.results.over_seeds` and ``bootstrap`` give it)."""
+    low, high = (format_value(v, unit) for v in measured["interval"])
+    return f"{format_value(measured['value'], unit)} [{low}, {high}]"
+
+
+def metric_words(name):
+    """A metric's name as a reader reads it in a table: ``adv_confidence_on_errors`` -> ``adv confidence on errors``,
+    ``pgd_at_2_255_gain_vs_8bit`` -> ``pgd at 2/255 gain vs 8-bit``."""
+    name = re.sub(r"(\d+)_255", r"\1/255", name)
+    name = re.sub(r"(\d+)bit", r"\1-bit", name)
+    return re.sub(r"(?<=_)0_(?=\d)", "0.", name).replace("_", " ")  # l1_0_0025: l1 0.0025
+
+
+def format_duration(minutes):
+    """An estimated duration: ``< 1 min``, ``~40 min``, ``~1.5 h`` or ``~12 h``."""
+    if minutes < 1:
+        return "< 1 min"
+    if minutes < 90:
+        return f"~{minutes:.0f} min"
+    hours = minutes / 60
+    return f"~{hours:.1f}".removesuffix(".0") + " h" if hours < 10 else f"~{hours:.0f} h"
