@@ -25,6 +25,7 @@ folder in the temp directory (smoke never touches committed files); else the pro
 ``results/<profile>/`` and ``figures/<profile>/``.
 """
 import json
+import re
 import math
 import os
 import pathlib
@@ -303,12 +304,19 @@ def scorecard(profile, ids=None):
     return rows
 
 
-def scorecard_markdown(profile, ids=None, *, legend=True, compact=False, ran_only=False):
+def _notebook_links(text, folder):
+    """``02_maxout_fgsm_and_linearity (maxout)`` as ``[02](<folder>02_maxout_fgsm_and_linearity.ipynb) (maxout)``: a
+    number, not an unbreakable name, in a narrow column, and the notebook one click away."""
+    return re.sub(r"\b(\d\d)_[a-z0-9_]+", lambda m: f"[{m[1]}]({folder}{m[0]}.ipynb)", text)
+
+
+def scorecard_markdown(profile, ids=None, *, legend=True, compact=False, ran_only=False, notebooks="notebooks/"):
     """The scorecard as a Markdown table, with the legend of its statuses below it (``legend``); the whole scorecard
     opens with the count per status. The full table (README, notebook 99) has every column; ``compact`` (each
     notebook's own rows) keeps id, metric, paper, ours, our tolerance or test and status, the experiment's title once
     per id and the long texts (a claim's note, what decided a status) as numbered notes under the table, so that it fits
-    a page. ``ran_only``: only the rows that ran, with a count of the rest (a profile that has run a few notebooks)."""
+    a page. ``ran_only``: only the rows that ran, with a count of the rest (a profile that has run a few notebooks).
+    ``notebooks``: the notebooks' folder relative to where the table is read (its links)."""
     rows = scorecard(profile, ids)
     summary = status_summary(rows)
     if ran_only:
@@ -323,7 +331,7 @@ def scorecard_markdown(profile, ids=None, *, legend=True, compact=False, ran_onl
         for row in rows:
             status = f"{row['status']} ({row['why']})" if row["why"] else row["status"]
             lines.append(f"| {row['id']} | {row['experiment']} | {metric_words(row['metric'])} | {row['paper']} "
-                         f"| {row['ours']} | {row['rule']} | {status} | {row['data']} | {row['notebook']} |")
+                         f"| {row['ours']} | {row['rule']} | {status} | {row['data']} | {_notebook_links(row['notebook'], notebooks)} |")
     if ids is None or ran_only:  # the whole scorecard: a summary line first
         lines.insert(0, summary + "\n")
     text = "\n".join(lines) + "".join(f"\n\n{k}. {note}" for k, note in enumerate(notes, 1))

@@ -203,3 +203,11 @@ def test_a_notebooks_compact_scorecard_fits_a_page_with_its_notes_once():
     full = results.scorecard_markdown("full", ran_only=True)
     assert "rows not run yet are not listed" in full.splitlines()[0] and "not run yet |" not in full
 
+
+
+def test_the_full_scorecard_names_notebooks_by_a_linked_number_so_its_column_stays_narrow():
+    readme = results.scorecard_markdown("cpu", ["F5"], legend=False)
+    assert "| [01](notebooks/01_linear_models.ipynb) (linear), [03](notebooks/03_adversarial_training.ipynb) (maxout) |" \
+        in readme
+    beside = results.scorecard_markdown("cpu", ["F5"], legend=False, notebooks="")  # notebook 99, in notebooks/
+    assert "[03](03_adversarial_training.ipynb)" in beside and "| 03_adversarial_training" not in beside
