@@ -10,6 +10,7 @@ device machine has no datasets; a step's cost does not depend on the pixels):
 - seconds per 50,000-image epoch of the 240- and 1,600-unit maxout (the zoo's recipe), naive and FGSM-adversarial,
   through ``training.train`` eagerly and with ``compile_step`` (one CUDA graph per step), beside a bare loop (the
   same model, forward + backward + SGD, nothing else): the ratios our / bare and eager / compiled;
+- twelve runs in one stacked step (``quanos_lib.stacking``) against the same twelve one after another;
 - bitwise: the sync-free loop against ``tests/reference_training.py`` (the loop before it) on this device;
 - the device-side cost of 20 eager steps (``torch.profiler``): kernels launched per step, the busiest ops;
 - the versions it ran with (torch, CUDA, the device).
@@ -25,6 +26,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+import stacked_training  # benchmarks/stacked_training.py
 
 from quanos_lib import data, models, training, zoo
 
@@ -164,6 +167,11 @@ def main(dry):
                 report["ratios"][f"{name} ours / bare"] = round(times["eager"] / times["bare"], 3)
             report["ratios"][f"{name} eager / compiled"] = round(times["eager"] / times["compiled"], 3)
             print(f"{name:26s} {json.dumps(times)}", flush=True)
+    report["stacked_x12"] = {}
+    for units in sizes:  # 12 runs in one stacked step against the same 12 one after another (one epoch)
+        times = stacked_training.main(units, 200 if dry else 10_000)
+        report["stacked_x12"][f"maxout{units}"] = {k: round(v, 3) for k, v in times.items()}
+        report["ratios"][f"maxout{units} 12 sequential / 12 stacked"] = round(times["sequential"] / times["stacked"], 3)
     report["bitwise"] = bitwise_against_the_loop_before(device, 200 if dry else 2000)
     report["profile"] = profile_steps(device, sizes[0], steps=2 if dry else 20)
     report["seconds"] = round(time.perf_counter() - started, 1)

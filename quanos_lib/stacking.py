@@ -1,0 +1,281 @@
+"""Many training runs of one architecture in one step: :func:`train_many`.
+
+The runs' weights are stacked along a new first dimension (``torch.func.stack_module_state``) and one vmapped forward
+and backward serves them all, so a GPU launches each kernel once for N models instead of N times (a 240-unit maxout
+step is bound by its launches, not its arithmetic). Each run keeps what it has alone — its seed, its batch order, its
+dropout masks, its schedules, its early stopping and its continued phase — and a run that stops leaves the stack.
+
+Written here because no maintained library trains a stack of *independent* runs: torch.func gives the stacking and
+``vmap``, but ``vmap(randomness="different")`` draws every run's dropout from one shared stream, so a run would depend
+on its stack-mates. Here each run's masks come from its own generator, drawn in the order :func:`training.train`
+draws them from the global one, so on a CPU a stacked run sees bitwise the masks and batches it sees alone and
+differs from it only by the batched kernels' rounding (``tests/test_stacking.py`` measures how much, beside the
+seed-to-seed spread). On a GPU, alone runs use the fused dropout kernel, whose masks these are not.
+
+Scope: models whose only randomness is ``nn.Dropout`` (the MNIST maxouts, softmax and logistic regression), the
+naive objective and the paper's adversarial one (FGSM point in eval mode, ``adv_dropout`` off), L1 on the first layer,
+weight decay, max-norm, both schedules, early stopping on the validation error (clean or FGSM) and the continued
+phase's ``match`` rule. Anything else is refused with one line.
+"""
+import copy
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state
+
+from . import data, models, training
+from .progress import bar as progress_bar
+
+_SHARED = ("batch_size", "adv_alpha", "adv_eps", "adv_clip", "adv_kind", "adv_dropout", "max_col_norm", "augment_padding",
+           "augment_flip", "val_adv_eps", "val_adv_kind", "snapshot_epochs", "allow_tf32")
+
+
+class _MaskedDropout(nn.Module):
+    """Dropout whose (scaled) mask is passed in as the buffer ``mask``, one per run under vmap; identity in eval mode."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+        self.register_buffer("mask", torch.ones(()), persistent=False)
+
+    def forward(self, x):
+        return x * self.mask if self.training else x
+
+
+def _check(runs, configs):
+    if len({tuple((k, v.shape) for k, v in m.state_dict().items()) for m in runs}) != 1:
+        raise ValueError("train_many stacks runs of one architecture: these models' weights differ in shape")
+    for name in _SHARED:
+        if len({repr(getattr(c, name)) for c in configs}) != 1:
+            raise ValueError(f"train_many: every run of a stack needs the same {name}")
+    config = configs[0]
+    if config.adv_alpha is not None and (config.adv_kind != "fgsm" or config.adv_dropout):
+        raise ValueError("train_many supports the naive objective and FGSM in eval mode, not "
+                         f"adv_kind={config.adv_kind!r} with adv_dropout={config.adv_dropout}")
+    if config.snapshot_epochs or config.augment_padding or config.augment_flip or config.compile_step:
+        raise ValueError("train_many: snapshots, augmentation and compile_step are for runs trained alone")
+    if any(True for _ in runs[0].buffers()):
+        raise ValueError("train_many: a model with buffers (batch norm's statistics, say) trains alone")
+    if any(hasattr(m, "training_loss") for m in runs) or any(
+            isinstance(m, nn.modules.dropout._DropoutNd) and not isinstance(m, nn.Dropout) for m in runs[0].modules()):
+        raise ValueError("train_many: a model with its own objective or another dropout kind trains alone")
+
+
+def _template(model):
+    """A weightless copy of ``model`` whose dropout layers read their masks from buffers (``functional_call``'s)."""
+    template = copy.deepcopy(model).to("meta")
+    for parent in list(template.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Dropout):
+                setattr(parent, name, _MaskedDropout(child.p))
+    return template
+
+
+class _Stack:
+    """The weights, momentum buffers and random streams of the runs still training."""
+
+    def __init__(self, runs, configs, device):
+        self.indices = list(range(len(runs)))
+        params, _ = stack_module_state(runs)
+        self.params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
+        self.buffers = {k: torch.zeros_like(v) for k, v in self.params.items()}
+        self.started = False  # torch's SGD copies the first gradient into the momentum buffer
+        # each run's streams, seeded as train() seeds them: the order from a CPU generator, dropout from the global one
+        self.shuffle = [torch.Generator().manual_seed(c.seed) for c in configs]
+        self.dropout = [torch.Generator(device=device).manual_seed(c.seed) for c in configs]
+
+    def keep(self, positions):
+        """Keep the runs at ``positions`` (of the current stack) and drop the others."""
+        index = torch.tensor(positions, dtype=torch.long, device=next(iter(self.params.values())).device)
+        self.params = {k: v.detach()[index].requires_grad_(True) for k, v in self.params.items()}
+        self.buffers = {k: v[index] for k, v in self.buffers.items()}
+        self.indices = [self.indices[p] for p in positions]
+        self.shuffle = [self.shuffle[p] for p in positions]
+        self.dropout = [self.dropout[p] for p in positions]
+
+    def write_back(self, runs):
+        with torch.no_grad():
+            for position, run in enumerate(self.indices):
+                for name, param in runs[run].named_parameters():
+                    param.copy_(self.params[name][position])
+
+
+def _dropout_layers(template, sample):
+    """``[(buffer name, p, feature shape)]`` of the template's dropout layers in the order a forward meets them."""
+    found = []
+    names = {module: name for name, module in template.named_modules()}
+    hooks = [m.register_forward_pre_hook(lambda m, args: found.append((f"{names[m]}.mask", m.p, args[0].shape[1:])))
+             for m in template.modules() if isinstance(m, _MaskedDropout)]
+    template.train()(sample.to("meta"))
+    for hook in hooks:
+        hook.remove()
+    return found
+
+
+def _masks(stack, layers, batch, device, forwards):
+    """Each run's dropout masks for ``forwards`` forward passes, drawn from its own generator as ``F.dropout`` draws
+    them from the global one (``empty_like(x).bernoulli_(1 - p)``, divided by ``1 - p``), pass after pass."""
+    per_pass = [{name: [] for name, _, _ in layers} for _ in range(forwards)]
+    for generator in stack.dropout:
+        for masks in per_pass:
+            for name, p, shape in layers:
+                noise = torch.empty((batch, *shape), device=device).bernoulli_(1 - p, generator=generator)
+                masks[name].append(noise.div_(1 - p))
+    return [{name: torch.stack(m) for name, m in masks.items()} for masks in per_pass]
+
+
+def _losses(template, outputs, y):
+    return torch.stack([models.loss(template, out, target) for out, target in zip(outputs, y, strict=True)])
+
+
+def _step_losses(template, forward, stack, x, y, configs, layers):
+    """Every run's objective on its own batch (``x``: runs x batch x ...), as :func:`training._objective` computes it."""
+    config = configs[stack.indices[0]]
+    adversarial = config.adv_alpha is not None
+    masks = _masks(stack, layers, x.shape[1], x.device, 2 if adversarial else 1)
+    x_adv = None
+    if adversarial:  # the FGSM point of each run, in eval mode (no masks drawn), from the summed loss, as attacks.fgsm
+        template.eval()
+        x_in = x.detach().clone().requires_grad_(True)
+        detached = {k: v.detach() for k, v in stack.params.items()}
+        out = torch.vmap(forward, in_dims=(0, None, 0))(detached, {}, x_in)
+        summed = sum(models.loss(template, o, t, reduction="sum") for o, t in zip(out, y, strict=True))
+        (grad,) = torch.autograd.grad(summed, x_in)
+        x_adv = x + config.adv_eps * grad.sign()
+        if config.adv_clip is not None:
+            x_adv = x_adv.clamp(*config.adv_clip)
+    template.train()
+    outputs = torch.vmap(forward)(stack.params, masks[0], x)
+    losses = _losses(template, outputs, y)
+    if adversarial:
+        adv = _losses(template, torch.vmap(forward)(stack.params, masks[1], x_adv), y)
+        losses = config.adv_alpha * losses + (1 - config.adv_alpha) * adv
+    l1 = torch.tensor([configs[i].l1 for i in stack.indices], device=x.device)
+    if l1.any():
+        first = next(n for n, m in template.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+        losses = losses + l1 * stack.params[f"{first}.weight"].abs().flatten(1).sum(1)
+    return losses, outputs
+
+
+def _sgd(stack, lrs, momenta, weight_decays, lr_scales):
+    """torch.optim.SGD's update (momentum, no dampening or Nesterov), each run at its own rate, momentum and decay."""
+    with torch.no_grad():
+        for name, param in stack.params.items():
+            shape = (-1,) + (1,) * (param.dim() - 1)
+            grad = param.grad
+            decay = weight_decays.view(shape)
+            if decay.any():
+                grad = grad + decay * param
+            if stack.started:
+                stack.buffers[name].mul_(momenta.view(shape)).add_(grad)
+            else:
+                stack.buffers[name].copy_(grad)
+            param.sub_(stack.buffers[name] * (lrs * lr_scales[name]).view(shape))
+            param.grad = None
+    stack.started = True
+
+
+def train_many(runs, train_split, configs, *, val_split=None, match=None, epochs=None, progress=True):
+    """Train the ``runs`` (models of one architecture) in place, each by its own configuration of ``configs``, as
+    :func:`quanos_lib.training.train` would train each alone, in one stacked step; returns their histories (the keys
+    of :func:`~quanos_lib.training.train`'s). ``match``: one ``(split, target)`` per run (the continued phase's rule).
+    Settings that shape the step (batch size, objective, max-norm, validation attack) must be the same for every run;
+    seeds, learning rates, momenta, L1 and weight decay, patience and epoch caps may differ."""
+    runs, configs = list(runs), list(configs)
+    _check(runs, configs)
+    device = training.default_device()
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = configs[0].allow_tf32
+    for run in runs:
+        run.to(device)
+    template = _template(runs[0])
+    layers = _dropout_layers(template, train_split.x[:1].float())
+    lr_scales = {f"{module_name}.{name}" if module_name else name: getattr(module, "lr_scale", 1.0)
+                 for module_name, module in runs[0].named_modules() for name, _ in module.named_parameters(recurse=False)}
+    constrained = {f"{n}.weight": getattr(m, "max_norm", configs[0].max_col_norm) for n, m in runs[0].named_modules()
+                   if isinstance(m, (nn.Linear, nn.Conv2d)) and getattr(m, "max_norm", configs[0].max_col_norm)}
+
+    def forward(params, masks, x):
+        return functional_call(template, {**params, **masks}, (x,))
+
+    stack = _Stack(runs, configs, device)
+    images, labels = train_split.x.to(device), train_split.y.to(device)
+    histories = [{"loss": [], "train_error": [], "val_error": [], "val_loss": [], "lr": [], "momentum": [],
+                  "best_epoch": None, "best_step": None, "best_val_loss": None, "snapshots": {},
+                  "threads": torch.get_num_threads(), **({"match_objective": []} if match is not None else {})}
+                 for _ in runs]
+    best = [{"error": float("inf"), "state": None, "since": 0} for _ in runs]
+    caps = [c.epochs if epochs is None else epochs for c in configs]
+    step, batch_size = 0, configs[0].batch_size
+    with progress_bar(range(max(caps)), desc=f"training {len(runs)} stacked", unit="epoch", disable=not progress) as bar:
+        for epoch in bar:
+            active = stack.indices
+            momentum_values = [training.momentum(configs[i], epoch) for i in active]
+            momenta = torch.tensor(momentum_values, device=device)
+            weight_decays = torch.tensor([configs[i].weight_decay for i in active], device=device)
+            loss_sum = torch.zeros(len(active), dtype=torch.float64, device=device)
+            wrong, seen = torch.zeros(len(active), dtype=torch.long, device=device), 0
+            orders = torch.stack([torch.randperm(len(labels), generator=g) for g in stack.shuffle]).to(device)
+            for index in orders.split(batch_size, dim=1):
+                x, y = data.to_float(images[index]), labels[index]
+                lr_values = [training.learning_rate(configs[i], step, epoch) for i in active]
+                lrs = torch.tensor(lr_values, device=device)
+                losses, outputs = _step_losses(template, forward, stack, x, y, configs, layers)
+                losses.sum().backward()
+                _sgd(stack, lrs, momenta, weight_decays, lr_scales)
+                with torch.no_grad():
+                    for name, limit in constrained.items():
+                        weight = stack.params[name]
+                        weight.copy_(torch.renorm(weight.flatten(0, 1), 2, 0, limit).view_as(weight))
+                wrong += (outputs.argmax(2) != y).sum(1)
+                loss_sum += losses.detach().double() * y.shape[1]
+                seen += y.shape[1]
+                step += 1
+            stack.write_back(runs)
+            stopped = []
+            for position, (run, loss, errors) in enumerate(zip(active, loss_sum.tolist(), wrong.tolist(), strict=True)):
+                history, config, record = histories[run], configs[run], best[run]
+                history["loss"].append(loss / seen)  # one read of the device per epoch, as alone
+                history["train_error"].append(errors / seen)
+                history["lr"].append(lr_values[position])
+                history["momentum"].append(momentum_values[position])
+                done = epoch + 1 >= caps[run]
+                if val_split is not None:
+                    val_error, val_loss = training._validate(runs[run], val_split, config)
+                    history["val_error"].append(val_error)
+                    history["val_loss"].append(val_loss)
+                    if val_error < record["error"]:
+                        record.update(error=val_error, state=copy.deepcopy(runs[run].state_dict()), since=0)
+                        history["best_epoch"], history["best_step"], history["best_val_loss"] = epoch, step, val_loss
+                        if config.continue_epochs:
+                            history["best_train_objective"] = _monitored(runs[run], train_split, config,
+                                                                         stack.dropout[position])
+                    else:
+                        record["since"] += 1
+                    done = done or (config.patience is not None and record["since"] >= config.patience)
+                if match is not None:
+                    history["match_objective"].append(_monitored(runs[run], match[run][0], config,
+                                                                 stack.dropout[position]))
+                    done = done or history["match_objective"][-1] <= match[run][1]
+                if done:
+                    stopped.append(position)
+            if stopped:
+                stack.keep([p for p in range(len(active)) if p not in stopped])
+            bar.set_postfix(runs=len(stack.indices))
+            if not stack.indices:
+                break
+    for run, record in zip(runs, best, strict=True):
+        if record["state"] is not None:
+            run.load_state_dict(record["state"])
+        run.eval()
+    return histories
+
+
+def _monitored(model, split, config, generator):
+    """:func:`training.monitored_objective`, its dropout drawn from where the run's own stream stands (as alone,
+    where it forks the global stream), leaving every stream as it was."""
+    with torch.random.fork_rng(devices=[generator.device] if generator.device.type == "cuda" else []):
+        if generator.device.type == "cuda":
+            torch.cuda.set_rng_state(generator.get_state(), generator.device)
+        else:
+            torch.set_rng_state(generator.get_state())
+        return training.monitored_objective(model, split, config)
