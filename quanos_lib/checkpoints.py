@@ -68,9 +68,27 @@ def load_or_train(name, key, build, train):
                           stacklevel=2)
             model = build()
     history = train(model)
+    save(path, model, history)
+    return model, history
+
+
+def load(path, model):
+    """``model`` with the weights of the checkpoint at ``path`` and its history, or None (absent or unreadable)."""
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["state_dict"])
+        return model, saved["history"]
+    except Exception:  # load_or_train warns about it when it retrains
+        return None
+
+
+def save(path, model, history):
+    """Write a checkpoint atomically (a crash mid-write never leaves a truncated one behind; one partial file per
+    writer, so two processes training the same key never write into one file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.partial")  # one per writer
+    partial = path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.partial")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "history": history}, partial)
-    os.replace(partial, path)  # atomic: a crash mid-write never leaves a truncated checkpoint behind
-    return model, history
+    os.replace(partial, path)

@@ -20,6 +20,7 @@ README's run-time table, ``./reproduce.sh --profile full`` before it starts, a n
 The GPU constants were measured on one NVIDIA H100 (80 GB) lent on 2026-11-24, with the training loop before its
 sync-free rewrite; the prepared GPU check (``benchmarks/gpu_check.py``) measures them again when a GPU is lent.
 """
+import collections
 import functools
 import hashlib
 import json
@@ -96,10 +97,12 @@ def validation_passes(config):
     return 1 + attack + objective_passes(config)
 
 
-def training_seconds(planned):
-    """The GPU seconds of training one planned model (an entry of :func:`quanos_lib.jobs.plan`) at its epoch caps."""
+def training_seconds(planned, stack=1):
+    """The GPU seconds of training one planned model (an entry of :func:`quanos_lib.jobs.plan`) at its epoch caps;
+    trained in a ``stack`` of that many runs (:mod:`quanos_lib.stacking`), it pays its share of each kernel launch
+    (the stack's per-run dropout draws and losses, a few launches a step, are not counted) and all its arithmetic."""
     config, (launch, rate) = planned["config"], gpu_pass_costs(family(planned["name"]))
-    launch *= planned["layers"]
+    launch *= planned["layers"] / stack
 
     def passes(images, per_image, batch):  # the cost of ``per_image`` passes over ``images`` in batches of ``batch``
         return per_image * (math.ceil(images / batch) * launch + images * planned["macs"] / rate)
@@ -190,6 +193,13 @@ def _cpu_runtimes():
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def training_minutes(models):
+    """GPU minutes of training the planned ``models``, the stacked runs of one job (and one network) sharing their
+    stack's launches."""
+    stacks = collections.Counter((m["job"], m["name"]) for m in models if m["config"].stacked)
+    return sum(training_seconds(m, stacks.get((m["job"], m["name"]), 1)) for m in models) / 60
+
+
 def alone_minutes(notebook):
     """GPU minutes of ``notebook`` at ``full`` run alone from an empty cache: training every model it asks for
     (:func:`quanos_lib.jobs.plan` of its jobs) plus its attacks (:func:`estimate_minutes`); None without an
@@ -197,7 +207,7 @@ def alone_minutes(notebook):
     estimate = estimate_minutes(notebook, _cpu_runtimes().get(notebook))
     if estimate is None:
         return None
-    return sum(training_seconds(m) for m in planned("full", (notebook,))) / 60 + (estimate["evaluation"] or 0.0)
+    return training_minutes(planned("full", (notebook,))) + (estimate["evaluation"] or 0.0)
 
 
 def estimate_minutes(notebook, cpu_runtimes=None):
@@ -208,7 +218,7 @@ def estimate_minutes(notebook, cpu_runtimes=None):
     if evaluation_work(notebook, "full") is None:
         return None
     models = planned("full")
-    training = sum(training_seconds(m) for m in models if m["notebook"] == notebook) / 60
+    training = training_minutes([m for m in models if m["notebook"] == notebook])
     cached = (cpu_runtimes or {}).get("cached", {}).get("seconds")
     evaluation = None
     if cached is not None:

@@ -108,6 +108,9 @@ def _fgsm_models(p, seed):
     def net(variant="naive", s=seed, **changes):
         return lambda d: zoo.maxout(mnist(d), maxout, variant, seed=s, **changes)
 
+    def nets(variant, seeds, **changes):  # one job: the seeds stacked where the profile stacks them
+        return lambda d: zoo.maxouts(mnist(d), maxout, variant, seeds=seeds, **changes)
+
     confidence = {f"softmax {e} epochs": {"epochs": e} for e in linear["confidence_epochs"]}
     confidence |= {f"softmax weight decay {wd:g}": {"weight_decay": wd} for wd in linear["confidence_weight_decay"]}
     models = {"01_linear_models": {
@@ -124,8 +127,7 @@ def _fgsm_models(p, seed):
     models["02_maxout_fgsm_and_linearity"] = {
         "maxout naive": net(), "softmax": softmax("maxout"), "rbf": lambda d: zoo.rbf_network(mnist(d), maxout, seed),
         f"softmax weight decay {decay:g}": softmax("maxout", weight_decay=decay)}
-    f6 = {f"{label} ensemble caps seed {s}": net(variant, s, budget="ensemble", **changes)
-          for s in maxout["f6_seeds"]
+    f6 = {f"{label} ensemble caps seeds": nets(variant, maxout["f6_seeds"], budget="ensemble", **changes)
           for label, variant, changes in (("naive", "naive", {}), ("adversarial", "adversarial", {}),
                                           ("adversarial dropout FGSM", "adversarial", {"adv_dropout": True}))}
     l1 = {f"maxout l1 {c:g}": net(l1=c, budget="short") for c in maxout["l1_coefficients"]}
@@ -134,15 +136,16 @@ def _fgsm_models(p, seed):
     large = {"units": maxout["units_large"], "epochs": maxout["large_epochs"],
              "continue_epochs": maxout["large_continue_epochs"]}
     large_nets = {"large naive": net(**large)} if maxout["large_seeds"] else {}
-    large_nets |= {f"large adversarial seed {s}": net("adversarial", s, val_adv_eps=maxout["eps"], **large)
-                   for s in maxout["large_seeds"]}
+    if maxout["large_seeds"]:
+        large_nets["large adversarial seeds"] = nets("adversarial", maxout["large_seeds"], val_adv_eps=maxout["eps"],
+                                                     **large)
     models["03_adversarial_training"] = {
         "maxout naive": net(), "maxout adversarial": net("adversarial"), **f6, **l1, **probes,
         **{f"maxout {variant} short": net(variant, budget="short")
            for variant in ("sign_noise", "uniform_noise", "naive")},
         "transfer source": net(s=1, budget="ensemble"), **large_nets}
     models["04_ensembles_rbf_rubbish"] = {
-        **{f"ensemble member {s}": net(s=s, budget="ensemble") for s in range(maxout["ensemble_size"])},
+        "ensemble members": lambda d: zoo.maxout_ensemble(mnist(d), maxout),
         "rbf": lambda d: zoo.rbf_network(mnist(d), maxout, seed),
         "rbf isotropic": lambda d: zoo.rbf_network(mnist(d), maxout, seed, precision="scalar"),
         "maxout naive": net(), "maxout sigmoid short": net(top="sigmoid", budget="short"),

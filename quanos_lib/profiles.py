@@ -109,6 +109,7 @@ SCALES = {
                    "eps_curve": [0.0, 0.1, 0.25], "f19_points": 31, "l1_coefficients": [0.0025, 0.0001], "rbf_epochs": 1,
                    "rbf_patience": 1, "pgd_steps": 3, "masking_eps": [0.0, 0.25, 0.5], "masking_size": None, "rubbish_samples": 1000,
                    "ensemble_size": 3, "ensemble_sizes": [1, 3], "f6_seeds": [0, 1], "l1_seeds": [0, 1],
+                   "stacked": True,  # as at full, so that the tests run the stacked path
                    "l1_probe_epochs": 1,
                    "units": 240, "epochs": 1, "patience": 100, "continue_epochs": 1,
                    "short_epochs": 1, "short_continue_epochs": 0, "ensemble_epochs": 1, "ensemble_continue_epochs": 0,
@@ -166,7 +167,10 @@ SCALES = {
                    "short_epochs": 1000, "short_continue_epochs": 500, "ensemble_epochs": 1000,
                    "ensemble_continue_epochs": 500,
                    "units_large": 1600, "large_seeds": [0, 1, 2, 3, 4], "large_epochs": 1000,
-                   "large_continue_epochs": 500, "f6_seeds": [0, 1, 2, 3, 4], "l1_seeds": [0, 1, 2, 3, 4]},
+                   "large_continue_epochs": 500, "f6_seeds": [0, 1, 2, 3, 4], "l1_seeds": [0, 1, 2, 3, 4],
+                   # the seeds of one network (ensemble members, F6's and F8's seeds) in one stacked step
+                   # (quanos_lib.stacking): on a GPU a 240-unit step is bound by its launches. cpu trains each alone
+                   "stacked": True},
         "conv_maxout": {**_CONV_COMMON, "train_size": None, "test_size": None, "width": 1.0, "epochs": 474,
                         "lr_decay_epochs": 501, "momentum_epochs": 251, "paper_init": True, "conv_lr_scale": 0.05,
                         "lr": 0.17},

@@ -18,12 +18,14 @@ weight decay, max-norm, both schedules, early stopping on the validation error (
 phase's ``match`` rule. Anything else is refused with one line.
 """
 import copy
+import dataclasses
+import time
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from . import data, models, training
+from . import checkpoints, data, models, training
 from .progress import bar as progress_bar
 
 _SHARED = ("batch_size", "adv_alpha", "adv_eps", "adv_clip", "adv_kind", "adv_dropout", "max_col_norm", "augment_padding",
@@ -40,6 +42,12 @@ class _MaskedDropout(nn.Module):
 
     def forward(self, x):
         return x * self.mask if self.training else x
+
+
+def supported(config):
+    """Whether runs of ``config`` can train stacked (the scope in this module's docstring)."""
+    return ((config.adv_alpha is None or (config.adv_kind == "fgsm" and not config.adv_dropout))
+            and not (config.snapshot_epochs or config.augment_padding or config.augment_flip or config.compile_step))
 
 
 def _check(runs, configs):
@@ -128,7 +136,7 @@ def _losses(template, outputs, y):
     return torch.stack([models.loss(template, out, target) for out, target in zip(outputs, y, strict=True)])
 
 
-def _step_losses(template, forward, stack, x, y, configs, layers):
+def _step_losses(template, forward, stack, x, y, configs, layers, l1s):
     """Every run's objective on its own batch (``x``: runs x batch x ...), as :func:`training._objective` computes it."""
     config = configs[stack.indices[0]]
     adversarial = config.adv_alpha is not None
@@ -150,22 +158,21 @@ def _step_losses(template, forward, stack, x, y, configs, layers):
     if adversarial:
         adv = _losses(template, torch.vmap(forward)(stack.params, masks[1], x_adv), y)
         losses = config.adv_alpha * losses + (1 - config.adv_alpha) * adv
-    l1 = torch.tensor([configs[i].l1 for i in stack.indices], device=x.device)
-    if l1.any():
+    if l1s is not None:  # each run's L1 coefficient (a device tensor: no read of the device per step)
         first = next(n for n, m in template.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
-        losses = losses + l1 * stack.params[f"{first}.weight"].abs().flatten(1).sum(1)
+        losses = losses + l1s * stack.params[f"{first}.weight"].abs().flatten(1).sum(1)
     return losses, outputs
 
 
 def _sgd(stack, lrs, momenta, weight_decays, lr_scales):
-    """torch.optim.SGD's update (momentum, no dampening or Nesterov), each run at its own rate, momentum and decay."""
+    """torch.optim.SGD's update (momentum, no dampening or Nesterov), each run at its own rate, momentum and decay
+    (``weight_decays``: a device tensor, or None where no run has any)."""
     with torch.no_grad():
         for name, param in stack.params.items():
             shape = (-1,) + (1,) * (param.dim() - 1)
             grad = param.grad
-            decay = weight_decays.view(shape)
-            if decay.any():
-                grad = grad + decay * param
+            if weight_decays is not None:
+                grad = grad + weight_decays.view(shape) * param
             if stack.started:
                 stack.buffers[name].mul_(momenta.view(shape)).add_(grad)
             else:
@@ -211,15 +218,21 @@ def train_many(runs, train_split, configs, *, val_split=None, match=None, epochs
             active = stack.indices
             momentum_values = [training.momentum(configs[i], epoch) for i in active]
             momenta = torch.tensor(momentum_values, device=device)
-            weight_decays = torch.tensor([configs[i].weight_decay for i in active], device=device)
+            weight_decays = (torch.tensor([configs[i].weight_decay for i in active], device=device)
+                             if any(configs[i].weight_decay for i in active) else None)
+            l1s = torch.tensor([configs[i].l1 for i in active], device=device) if any(configs[i].l1 for i in active) \
+                else None
             loss_sum = torch.zeros(len(active), dtype=torch.float64, device=device)
             wrong, seen = torch.zeros(len(active), dtype=torch.long, device=device), 0
             orders = torch.stack([torch.randperm(len(labels), generator=g) for g in stack.shuffle]).to(device)
-            for index in orders.split(batch_size, dim=1):
+            batches = orders.split(batch_size, dim=1)
+            # the epoch's learning rates, step by step and run by run, uploaded once (a copy per step would wait)
+            lr_table = [[training.learning_rate(configs[i], step + k, epoch) for i in active] for k in range(len(batches))]
+            lr_steps = torch.tensor(lr_table, device=device)
+            for k, index in enumerate(batches):
                 x, y = data.to_float(images[index]), labels[index]
-                lr_values = [training.learning_rate(configs[i], step, epoch) for i in active]
-                lrs = torch.tensor(lr_values, device=device)
-                losses, outputs = _step_losses(template, forward, stack, x, y, configs, layers)
+                lrs = lr_steps[k]
+                losses, outputs = _step_losses(template, forward, stack, x, y, configs, layers, l1s)
                 losses.sum().backward()
                 _sgd(stack, lrs, momenta, weight_decays, lr_scales)
                 with torch.no_grad():
@@ -236,7 +249,7 @@ def train_many(runs, train_split, configs, *, val_split=None, match=None, epochs
                 history, config, record = histories[run], configs[run], best[run]
                 history["loss"].append(loss / seen)  # one read of the device per epoch, as alone
                 history["train_error"].append(errors / seen)
-                history["lr"].append(lr_values[position])
+                history["lr"].append(lr_table[-1][position])
                 history["momentum"].append(momentum_values[position])
                 done = epoch + 1 >= caps[run]
                 if val_split is not None:
@@ -279,3 +292,50 @@ def _monitored(model, split, config, generator):
         else:
             torch.set_rng_state(generator.get_state())
         return training.monitored_objective(model, split, config)
+
+
+def trained_models(name, build, train_split, configs, *, val_split=None, progress=True):
+    """:func:`quanos_lib.training.trained_model` for each of ``configs`` (runs of one architecture, ``build()``), as
+    a list of ``(model, history)``. Runs whose configuration says ``stacked`` (a profile's choice, never the device's)
+    and are not in the cache train together, in one stacked step (:func:`train_many`; the continued phase stacked
+    too), each into its own checkpoint under its own key; every other run trains alone. Inside
+    :func:`quanos_lib.training.dry_run`, every run is checked alone."""
+    found, missing = [None] * len(configs), []
+    for index, config in enumerate(configs):
+        if not config.stacked or training._DRY_RUN is not None:
+            found[index] = training.trained_model(name, build, train_split, config, val_split=val_split,
+                                                  progress=progress)
+            continue
+        training.seed_everything(config.seed)
+        key = training._cache_key(name, build(), config, train_split, val_split)
+        path = checkpoints.path_for(name, key)
+        training.seed_everything(config.seed)
+        cached = checkpoints.load(path, build())
+        if cached is None:
+            missing.append((index, path))
+        else:
+            found[index] = (cached[0], dict(cached[1], config=config.asdict(), checkpoint=path.name))
+    if missing:
+        runs = []
+        for index, _ in missing:
+            training.seed_everything(configs[index].seed)
+            runs.append(build())
+        chosen = [configs[index] for index, _ in missing]
+        start = time.perf_counter()
+        histories = train_many(runs, train_split, chosen, val_split=val_split, progress=progress)
+        if val_split is not None and any(c.continue_epochs for c in chosen):  # the continued phase, stacked as well
+            if not all(c.continue_epochs for c in chosen):
+                raise ValueError("trained_models: a stack continues training in every run or in none")
+            everything = data.Split(torch.cat([train_split.x, val_split.x]), torch.cat([train_split.y, val_split.y]))
+            continued = train_many(  # each run for at most its own continue_epochs (trained_model's cap)
+                runs, everything, [dataclasses.replace(training.continued_config(c, h), epochs=c.continue_epochs)
+                                   for c, h in zip(chosen, histories, strict=True)],
+                match=[(val_split, h["best_train_objective"]) for h in histories], progress=progress)
+            for history, more in zip(histories, continued, strict=True):
+                history["continued"] = more
+        seconds = (time.perf_counter() - start) / len(runs)  # the stack's time, shared
+        for (index, path), model, history in zip(missing, runs, histories, strict=True):
+            history["seconds"] = seconds
+            checkpoints.save(path, model, history)
+            found[index] = (model, dict(history, config=configs[index].asdict(), checkpoint=path.name))
+    return [(model.to(training.default_device()).eval(), history) for model, history in found]

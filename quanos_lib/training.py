@@ -125,6 +125,8 @@ class TrainConfig:
     allow_tf32: bool = False         # TF32 matmuls and convolutions on a GPU (faster, fewer mantissa bits): opt-in
     compile_step: bool = False       # the step's forward and backward through torch.compile (CUDA graphs on a
                                      # GPU): not bitwise the eager step, so it is part of the key
+    stacked: bool = False            # trained in one step with the other runs of its stack (trained_models):
+                                     # not bitwise the run alone, so part of the key; set by the profile
     seed: int = 0
 
     def asdict(self):
@@ -503,6 +505,15 @@ def dry_run_subset(split):
     return split if _DRY_RUN is None else split.subset(min(_DRY_RUN[0], len(split)))
 
 
+def _cache_key(name, untrained, config, train_split, val_split, start=None):
+    key = {"name": name, "model": repr(untrained), "config": config.changes(),
+           "shapes": {k: list(v.shape) for k, v in untrained.state_dict().items()},
+           "train": train_split, "val": val_split}
+    if start is not None:  # only then: every checkpoint trained from scratch keeps its key
+        key["start"] = start
+    return key
+
+
 def trained_model(name, build, train_split, config, *, val_split=None, start=None, progress=True):
     """``build()`` seeded with ``config.seed`` and trained on ``train_split``, or the cached copy.
 
@@ -522,11 +533,7 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
     """
     seed_everything(config.seed)
     untrained = build()
-    key = {"name": name, "model": repr(untrained), "config": config.changes(),
-           "shapes": {k: list(v.shape) for k, v in untrained.state_dict().items()},
-           "train": train_split, "val": val_split}
-    if start is not None:  # only then: every checkpoint trained from scratch keeps its key
-        key["start"] = start
+    key = _cache_key(name, untrained, config, train_split, val_split, start)
 
     def build_seeded():
         seed_everything(config.seed)
@@ -575,3 +582,4 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
             resume_file.remove()
     history = dict(history, config=config.asdict(), checkpoint=checkpoint.name)
     return model.to(default_device()).eval(), history
+

@@ -57,7 +57,7 @@ and read from the checkpoint cache afterwards. The recipes:
 import dataclasses
 import functools
 
-from . import ans, models, quanos, quantization, training
+from . import ans, models, quanos, quantization, stacking, training
 from .paper import ADV_ALPHA, FGSM_CLIP, FGSM_EPS_MNIST
 from .profiles import eps_text
 
@@ -121,15 +121,26 @@ def maxout(mnist, scale, variant="naive", *, seed=0, top="softmax", units=None, 
     dropout on). Its epoch caps are the scale's ``epochs`` / ``continue_epochs``, or with ``budget="short"``
     (``"ensemble"``) its ``short_epochs`` / ``short_continue_epochs`` (``ensemble_...``); ``epochs`` /
     ``continue_epochs`` override them."""
+    return maxouts(mnist, scale, variant, seeds=[seed], top=top, units=units, budget=budget, epochs=epochs,
+                   continue_epochs=continue_epochs, **changes)[0]
+
+
+def maxouts(mnist, scale, variant="naive", *, seeds, top="softmax", units=None, budget=None, epochs=None,
+            continue_epochs=None, **changes):
+    """:func:`maxout` for each of ``seeds``, as a list of ``(model, history)``; where the scale says ``stacked``
+    (the ``full`` profile: a profile's choice, so a notebook and a job agree on the keys wherever they run), the runs
+    train together in one stacked step (:func:`quanos_lib.stacking.trained_models`)."""
     prefix = f"{budget}_" if budget else ""
     train, val = train_and_validation(mnist.train)
-    config = training.TrainConfig(
+    configs = [training.TrainConfig(
         epochs=scale[f"{prefix}epochs"] if epochs is None else epochs, patience=scale["patience"],
         continue_epochs=scale[f"{prefix}continue_epochs"] if continue_epochs is None else continue_epochs,
-        seed=seed, **MAXOUT_RECIPE, **MAXOUT_VARIANTS[variant], **changes)
+        seed=seed, **MAXOUT_RECIPE, **MAXOUT_VARIANTS[variant], **changes) for seed in seeds]
+    if len(seeds) > 1 and scale.get("stacked", False) and stacking.supported(configs[0]):
+        configs = [dataclasses.replace(config, stacked=True) for config in configs]
     units = units or scale["units"]
     build = functools.partial(models.MaxoutMLP, units=units, top=top)
-    return training.trained_model(f"maxout{units}_{variant}", build, train, config, val_split=val)
+    return stacking.trained_models(f"maxout{units}_{variant}", build, train, configs, val_split=val)
 
 
 def l1_probe(mnist, scale, l1, seed=0):
@@ -143,7 +154,7 @@ def maxout_ensemble(mnist, scale):
     """``scale["ensemble_size"]`` naive maxout networks differing only in their seed (0, 1, ...),
     trained with the ensemble's epoch caps, averaged by :class:`quanos_lib.models.Ensemble`.
     Returns ``(ensemble, [each member's history])``."""
-    members = [maxout(mnist, scale, seed=seed, budget="ensemble") for seed in range(scale["ensemble_size"])]
+    members = maxouts(mnist, scale, seeds=range(scale["ensemble_size"]), budget="ensemble")
     return models.Ensemble([model for model, _ in members]).eval(), [history for _, history in members]
 
 

@@ -67,7 +67,7 @@ def test_the_plan_lists_every_model_a_notebook_trains():
     large = [m for m in planned if m["name"].startswith(f"maxout{maxout['units_large']}_")]
     assert len(large) == 1 + len(maxout["large_seeds"])  # F7's naive net and F8's adversarial seeds
     alone = jobs.plan("smoke", ["04"])
-    members = [m for m in alone if m["job"].startswith("04-ensemble-member")]
+    members = [m for m in alone if m["job"].startswith("04-ensemble-members")]
     assert len(members) == maxout["ensemble_size"]  # run alone, notebook 04 lists all its members ...
     assert len([m for m in planned if m["notebook"].startswith("04") and "member" in m["job"]]) < len(members)
     assert names.count(f"vgg19_w{profiles.SCALES['smoke']['vgg']['width']}") == 1 and any(n.startswith("vgg19_substitute") for n in names)  # ... once here
@@ -91,7 +91,7 @@ def test_the_planned_checkpoint_names_are_those_the_committed_results_recorded()
 
 
 def test_the_estimate_adds_the_scaled_attacks_to_the_planned_training(monkeypatch):
-    planned = [{"notebook": "05_conv_maxout_cifar10", "name": "conv_maxout_w1", "config": training.TrainConfig(
+    planned = [{"job": "05-conv-maxout", "notebook": "05_conv_maxout_cifar10", "name": "conv_maxout_w1", "config": training.TrainConfig(
         epochs=2, batch_size=128), "train_images": 50000, "val_images": 0, "macs": 10 ** 9, "layers": 9}]
     monkeypatch.setattr(estimates, "planned", lambda profile, notebooks=None: tuple(planned))
     family, full_eval = estimates.evaluation_work("05_conv_maxout_cifar10", "full")
@@ -123,5 +123,18 @@ def test_the_estimate_reads_the_full_profile_even_while_a_run_forces_another(mon
     _, cpu_eval = estimates.evaluation_work("05_conv_maxout_cifar10", "cpu")
     assert full_eval / cpu_eval > 10
     assert jobs.jobs("full", ["03"])[0].run  # the full profile's jobs, not cpu's
-    assert len([j for j in jobs.jobs("full", ["03"]) if "large" in j.name]) == 1 + len(
-        profiles.SCALES["full"]["maxout"]["large_seeds"])
+    large = [j.name for j in jobs.jobs("full", ["03"]) if "large" in j.name]
+    assert large == ["large naive", "large adversarial seeds"]  # F8's seeds: one job, one stack
+
+
+def test_a_stacked_run_pays_its_share_of_the_launches_and_all_of_its_arithmetic():
+    config = training.TrainConfig(epochs=1, stacked=True, **zoo.MAXOUT_RECIPE)
+    small = _record("maxout240_naive", lambda: models.MaxoutMLP(units=240), config, 50000)
+    launch, rate = estimates.gpu_pass_costs("mlp")
+    arithmetic = 3 * 50000 * small["macs"] / rate
+    alone, stacked = estimates.training_seconds(small), estimates.training_seconds(small, stack=12)
+    assert stacked == pytest.approx(arithmetic + (alone - arithmetic) / 12)
+    members = [dict(small, job="04-ensemble-members") for _ in range(12)]
+    assert estimates.training_minutes(members) == pytest.approx(12 * stacked / 60)
+    assert estimates.training_minutes([dict(m, config=training.TrainConfig(epochs=1, **zoo.MAXOUT_RECIPE))
+                                       for m in members]) == pytest.approx(12 * alone / 60)

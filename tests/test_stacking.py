@@ -98,3 +98,22 @@ def test_what_a_stack_cannot_share_is_refused_in_one_line(digits):
     pgd = _configs("naive", (0,), adv_alpha=0.5, adv_kind="pgd", adv_eps=0.1)
     with pytest.raises(ValueError, match="naive objective and FGSM"):
         stacking.train_many([_build(0)], split, pgd)
+
+
+def test_stacked_runs_train_with_their_continued_phase_into_their_own_checkpoints_and_are_read_back(digits,
+                                                                                                   monkeypatch,
+                                                                                                   tmp_path):
+    monkeypatch.setenv("QUANOS_CACHE", str(tmp_path))
+    split, val = digits
+    configs = _configs("naive", (0, 1), epochs=3, continue_epochs=2)
+    build = lambda: models.MaxoutMLP(units=24, pieces=3, classes=2, init_range=0.05)  # noqa: E731
+    alone = training.trained_model("net", build, split, configs[0], val_split=val, progress=False)
+    stacked_configs = [training.TrainConfig(**{**c.asdict(), "stacked": True}) for c in configs]
+    stacked = stacking.trained_models("net", build, split, stacked_configs, val_split=val, progress=False)
+    assert (_weights(alone[0]) - _weights(stacked[0][0])).abs().max() < 1e-6  # both phases, as alone
+    assert len(stacked[0][1]["continued"]["loss"]) == len(alone[1]["continued"]["loss"])
+    names = {history["checkpoint"] for _, history in stacked}
+    assert len(names) == 2 and alone[1]["checkpoint"] not in names  # a key of their own: not bitwise the alone run
+    monkeypatch.setattr(stacking, "train_many", lambda *a, **k: pytest.fail("read from the cache, not retrained"))
+    again = stacking.trained_models("net", build, split, stacked_configs, val_split=val, progress=False)
+    assert all(torch.equal(_weights(a), _weights(b)) for (a, _), (b, _) in zip(stacked, again, strict=True))
