@@ -80,7 +80,9 @@ def load(path, model):
         saved = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["state_dict"])
         return model, saved["history"]
-    except Exception:  # load_or_train warns about it when it retrains
+    except Exception as error:  # truncated, corrupt or from another architecture: the caller retrains
+        warnings.warn(f"checkpoint {path.name} is unreadable ({type(error).__name__}: {error}); retraining",
+                      stacklevel=2)
         return None
 
 

@@ -65,9 +65,10 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
-def over_seeds(values):
+def over_seeds(values, bounds=None):
     """A metric measured once per seed, as the scorecard records it: the mean and its two-sided 95% Student-t
-    interval, ``mean +- t(0.975, n - 1) * sd / sqrt(n)`` (needs at least two seeds)."""
+    interval, ``mean +- t(0.975, n - 1) * sd / sqrt(n)`` (needs at least two seeds), cut to ``bounds`` (``(0, 1)``
+    for a rate: where seeds split into two outcomes, the t-interval would reach below 0% or above 100%)."""
     values = [float(v) for v in values]
     n = len(values)
     if n < 2:
@@ -75,7 +76,10 @@ def over_seeds(values):
     mean = sum(values) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = (_T975[n - 2] if n - 1 <= len(_T975) else 1.96) * sd / math.sqrt(n)
-    return {"value": mean, "interval": [mean - half, mean + half], "seeds": n, "per_seed": values}
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"value": mean, "interval": [low, high], "seeds": n, "per_seed": values}
 
 
 def bootstrap(samples, statistic, *, resamples=1000, seed=0):

@@ -19,6 +19,7 @@ phase's ``match`` rule. Anything else is refused with one line.
 """
 import copy
 import dataclasses
+import os
 import time
 
 import torch
@@ -87,7 +88,9 @@ class _Stack:
         params, _ = stack_module_state(runs)
         self.params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
         self.buffers = {k: torch.zeros_like(v) for k, v in self.params.items()}
-        self.started = False  # torch's SGD copies the first gradient into the momentum buffer
+        # per run: has its momentum buffer started (torch's SGD starts it, as a copy of the gradient, at the first step
+        # with a non-zero momentum)
+        self.started = [False] * len(runs)
         # each run's streams, seeded as train() seeds them: the order from a CPU generator, dropout from the global one
         self.shuffle = [torch.Generator().manual_seed(c.seed) for c in configs]
         self.dropout = [torch.Generator(device=device).manual_seed(c.seed) for c in configs]
@@ -98,8 +101,23 @@ class _Stack:
         self.params = {k: v.detach()[index].requires_grad_(True) for k, v in self.params.items()}
         self.buffers = {k: v[index] for k, v in self.buffers.items()}
         self.indices = [self.indices[p] for p in positions]
+        self.started = [self.started[p] for p in positions]
         self.shuffle = [self.shuffle[p] for p in positions]
         self.dropout = [self.dropout[p] for p in positions]
+
+    def state(self):
+        return {"indices": self.indices, "started": self.started,  # (with every run's weights: see train_many)
+                "params": {k: v.detach().cpu() for k, v in self.params.items()},
+                "buffers": {k: v.cpu() for k, v in self.buffers.items()},
+                "shuffle": [g.get_state() for g in self.shuffle], "dropout": [g.get_state() for g in self.dropout]}
+
+    def restore(self, state, device):
+        self.indices, self.started = state["indices"], state["started"]
+        self.params = {k: v.to(device).requires_grad_(True) for k, v in state["params"].items()}
+        self.buffers = {k: v.to(device) for k, v in state["buffers"].items()}
+        self.shuffle, self.dropout = self.shuffle[:len(self.indices)], self.dropout[:len(self.indices)]
+        for generator, saved in zip(self.shuffle + self.dropout, state["shuffle"] + state["dropout"], strict=True):
+            generator.set_state(saved)
 
     def write_back(self, runs):
         with torch.no_grad():
@@ -164,32 +182,34 @@ def _step_losses(template, forward, stack, x, y, configs, layers, l1s):
     return losses, outputs
 
 
-def _sgd(stack, lrs, momenta, weight_decays, lr_scales):
-    """torch.optim.SGD's update (momentum, no dampening or Nesterov), each run at its own rate, momentum and decay
-    (``weight_decays``: a device tensor, or None where no run has any)."""
+def _sgd(stack, lrs, carried, weight_decays, lr_scales):
+    """torch.optim.SGD's update (momentum, no dampening or Nesterov), each run at its own rate, momentum and decay.
+    ``carried``: per run, its momentum where its buffer has started, else 0 (the buffer becomes the gradient, as
+    torch's first momentum step copies it; with a momentum of 0 the update is the gradient itself, as in torch);
+    ``weight_decays``: a device tensor, or None where no run has any."""
     with torch.no_grad():
         for name, param in stack.params.items():
             shape = (-1,) + (1,) * (param.dim() - 1)
             grad = param.grad
             if weight_decays is not None:
                 grad = grad + weight_decays.view(shape) * param
-            if stack.started:
-                stack.buffers[name].mul_(momenta.view(shape)).add_(grad)
-            else:
-                stack.buffers[name].copy_(grad)
+            stack.buffers[name].mul_(carried.view(shape)).add_(grad)
             param.sub_(stack.buffers[name] * (lrs * lr_scales[name]).view(shape))
             param.grad = None
-    stack.started = True
 
 
-def train_many(runs, train_split, configs, *, val_split=None, match=None, epochs=None, progress=True):
+def train_many(runs, train_split, configs, *, val_split=None, match=None, epochs=None, progress=True, resume=None,
+               resume_every=None):
     """Train the ``runs`` (models of one architecture) in place, each by its own configuration of ``configs``, as
     :func:`quanos_lib.training.train` would train each alone, in one stacked step; returns their histories (the keys
     of :func:`~quanos_lib.training.train`'s). ``match``: one ``(split, target)`` per run (the continued phase's rule).
     Settings that shape the step (batch size, objective, max-norm, validation attack) must be the same for every run;
-    seeds, learning rates, momenta, L1 and weight decay, patience and epoch caps may differ."""
+    seeds, learning rates, momenta, L1 and weight decay, patience and epoch caps may differ. ``resume``: a
+    :class:`quanos_lib.training.ResumeFile` where the stack's whole state is saved after an epoch once
+    ``resume_every`` seconds (default ``$QUANOS_RESUME_SECONDS``, else 60) have passed, and continued from."""
     runs, configs = list(runs), list(configs)
     _check(runs, configs)
+    training.seed_everything(configs[0].seed)  # deterministic kernels, as train() sets them (runs draw their own)
     device = training.default_device()
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = configs[0].allow_tf32
     for run in runs:
@@ -212,12 +232,27 @@ def train_many(runs, train_split, configs, *, val_split=None, match=None, epochs
                  for _ in runs]
     best = [{"error": float("inf"), "state": None, "since": 0} for _ in runs]
     caps = [c.epochs if epochs is None else epochs for c in configs]
-    step, batch_size = 0, configs[0].batch_size
-    with progress_bar(range(max(caps)), desc=f"training {len(runs)} stacked", unit="epoch", disable=not progress) as bar:
+    step, first, batch_size = 0, 0, configs[0].batch_size
+    stack.keep([p for p, cap in enumerate(caps) if cap > 0])  # a run with a cap of 0 trains no epoch
+    saved = resume.load() if resume is not None else None
+    if saved is not None:  # continue where the run that saved it stopped
+        stack.restore(saved["stack"], device)
+        for run, state in zip(runs, saved["runs"], strict=True):  # those that left the stack keep their weights
+            run.load_state_dict(state)
+        histories, best, step, first = saved["histories"], saved["best"], saved["step"], saved["epoch"]
+    last_save = time.perf_counter()
+    resume_every = float(os.environ.get("QUANOS_RESUME_SECONDS", "60")) if resume_every is None else resume_every
+    epoch_range = range(first, max(caps, default=0))
+    with progress_bar(epoch_range, desc=f"training {len(runs)} stacked", unit="epoch", disable=not progress,
+                      initial=first) as bar:
         for epoch in bar:
+            if not stack.indices:
+                break
             active = stack.indices
             momentum_values = [training.momentum(configs[i], epoch) for i in active]
-            momenta = torch.tensor(momentum_values, device=device)
+            started_after = [s or m != 0 for s, m in zip(stack.started, momentum_values, strict=True)]
+            carried = [torch.tensor([m if s else 0.0 for s, m in zip(started, momentum_values, strict=True)],
+                                    device=device) for started in (stack.started, started_after)]
             weight_decays = (torch.tensor([configs[i].weight_decay for i in active], device=device)
                              if any(configs[i].weight_decay for i in active) else None)
             l1s = torch.tensor([configs[i].l1 for i in active], device=device) if any(configs[i].l1 for i in active) \
@@ -234,7 +269,7 @@ def train_many(runs, train_split, configs, *, val_split=None, match=None, epochs
                 lrs = lr_steps[k]
                 losses, outputs = _step_losses(template, forward, stack, x, y, configs, layers, l1s)
                 losses.sum().backward()
-                _sgd(stack, lrs, momenta, weight_decays, lr_scales)
+                _sgd(stack, lrs, carried[min(k, 1)], weight_decays, lr_scales)  # buffers start at the first step
                 with torch.no_grad():
                     for name, limit in constrained.items():
                         weight = stack.params[name]
@@ -243,6 +278,7 @@ def train_many(runs, train_split, configs, *, val_split=None, match=None, epochs
                 loss_sum += losses.detach().double() * y.shape[1]
                 seen += y.shape[1]
                 step += 1
+            stack.started = started_after
             stack.write_back(runs)
             stopped = []
             for position, (run, loss, errors) in enumerate(zip(active, loss_sum.tolist(), wrong.tolist(), strict=True)):
@@ -264,7 +300,9 @@ def train_many(runs, train_split, configs, *, val_split=None, match=None, epochs
                                                                          stack.dropout[position])
                     else:
                         record["since"] += 1
-                    done = done or (config.patience is not None and record["since"] >= config.patience)
+                    if config.patience is not None and record["since"] >= config.patience:
+                        stopped.append(position)  # as train() breaks: before the match rule is measured
+                        continue
                 if match is not None:
                     history["match_objective"].append(_monitored(runs[run], match[run][0], config,
                                                                  stack.dropout[position]))
@@ -274,8 +312,10 @@ def train_many(runs, train_split, configs, *, val_split=None, match=None, epochs
             if stopped:
                 stack.keep([p for p in range(len(active)) if p not in stopped])
             bar.set_postfix(runs=len(stack.indices))
-            if not stack.indices:
-                break
+            if resume is not None and time.perf_counter() - last_save >= resume_every:
+                resume.save({"stack": stack.state(), "runs": [run.state_dict() for run in runs],
+                             "histories": histories, "best": best, "step": step, "epoch": epoch + 1})
+                last_save = time.perf_counter()
     for run, record in zip(runs, best, strict=True):
         if record["state"] is not None:
             run.load_state_dict(record["state"])
@@ -316,26 +356,48 @@ def trained_models(name, build, train_split, configs, *, val_split=None, progres
         else:
             found[index] = (cached[0], dict(cached[1], config=config.asdict(), checkpoint=path.name))
     if missing:
-        runs = []
-        for index, _ in missing:
-            training.seed_everything(configs[index].seed)
-            runs.append(build())
-        chosen = [configs[index] for index, _ in missing]
-        start = time.perf_counter()
-        histories = train_many(runs, train_split, chosen, val_split=val_split, progress=progress)
-        if val_split is not None and any(c.continue_epochs for c in chosen):  # the continued phase, stacked as well
-            if not all(c.continue_epochs for c in chosen):
-                raise ValueError("trained_models: a stack continues training in every run or in none")
-            everything = data.Split(torch.cat([train_split.x, val_split.x]), torch.cat([train_split.y, val_split.y]))
-            continued = train_many(  # each run for at most its own continue_epochs (trained_model's cap)
-                runs, everything, [dataclasses.replace(training.continued_config(c, h), epochs=c.continue_epochs)
-                                   for c, h in zip(chosen, histories, strict=True)],
-                match=[(val_split, h["best_train_objective"]) for h in histories], progress=progress)
-            for history, more in zip(histories, continued, strict=True):
-                history["continued"] = more
-        seconds = (time.perf_counter() - start) / len(runs)  # the stack's time, shared
-        for (index, path), model, history in zip(missing, runs, histories, strict=True):
-            history["seconds"] = seconds
-            checkpoints.save(path, model, history)
-            found[index] = (model, dict(history, config=configs[index].asdict(), checkpoint=path.name))
+        _train_missing(name, build, train_split, val_split, configs, missing, found, progress)
     return [(model.to(training.default_device()).eval(), history) for model, history in found]
+
+
+def _train_missing(name, build, train_split, val_split, configs, missing, found, progress):
+    """Train the ``missing`` runs of :func:`trained_models` in one stack, resumably: the stack's state saved as it
+    trains (each phase its own file, tagged by every checkpoint of the stack), the first phase's end kept so that a
+    restart in the continued phase does not redo it; then each run into its checkpoint."""
+    runs = []
+    for index, _ in missing:
+        training.seed_everything(configs[index].seed)
+        runs.append(build())
+    chosen = [configs[index] for index, _ in missing]
+    first_path = missing[0][1]
+    tag = f"{name}:stack:" + ",".join(path.stem for _, path in missing)
+    resumes = {phase: training.ResumeFile(first_path.with_name(f"{first_path.stem}.stack-{phase}.resume"),
+                                          f"{tag}:{phase}") for phase in ("first", "first-done", "continued")}
+    start = time.perf_counter()
+    done = resumes["first-done"].load()
+    if done is None:
+        histories = train_many(runs, train_split, chosen, val_split=val_split, progress=progress,
+                               resume=resumes["first"])
+        resumes["first-done"].save({"runs": [run.state_dict() for run in runs], "histories": histories})
+    else:
+        for run, state in zip(runs, done["runs"], strict=True):
+            run.load_state_dict(state)
+        histories = done["histories"]
+    continuing = [k for k, c in enumerate(chosen) if val_split is not None and c.continue_epochs]
+    if continuing:  # the continued phase of those that have one, stacked as well (see trained_model)
+        everything = data.Split(torch.cat([train_split.x, val_split.x]), torch.cat([train_split.y, val_split.y]))
+        continued = train_many(  # each run for at most its own continue_epochs (trained_model's cap)
+            [runs[k] for k in continuing], everything,
+            [dataclasses.replace(training.continued_config(chosen[k], histories[k]), epochs=chosen[k].continue_epochs)
+             for k in continuing],
+            match=[(val_split, histories[k]["best_train_objective"]) for k in continuing], progress=progress,
+            resume=resumes["continued"])
+        for k, more in zip(continuing, continued, strict=True):
+            histories[k]["continued"] = more
+    seconds = (time.perf_counter() - start) / len(runs)  # the stack's time (this process's share), per run
+    for (index, path), model, history in zip(missing, runs, histories, strict=True):
+        history["seconds"] = seconds
+        checkpoints.save(path, model, history)
+        found[index] = (model, dict(history, config=configs[index].asdict(), checkpoint=path.name))
+    for resume_file in resumes.values():  # the finished checkpoints replace them
+        resume_file.remove()

@@ -136,7 +136,8 @@ def maxouts(mnist, scale, variant="naive", *, seeds, top="softmax", units=None, 
         epochs=scale[f"{prefix}epochs"] if epochs is None else epochs, patience=scale["patience"],
         continue_epochs=scale[f"{prefix}continue_epochs"] if continue_epochs is None else continue_epochs,
         seed=seed, **MAXOUT_RECIPE, **MAXOUT_VARIANTS[variant], **changes) for seed in seeds]
-    if len(seeds) > 1 and scale.get("stacked", False) and stacking.supported(configs[0]):
+    if scale.get("stacked", False) and stacking.supported(configs[0]):  # one seed too: a stack of one, so that its
+        # key is the one it has inside a larger stack (notebook 02's naive net is F6's seed 0, say)
         configs = [dataclasses.replace(config, stacked=True) for config in configs]
     units = units or scale["units"]
     build = functools.partial(models.MaxoutMLP, units=units, top=top)

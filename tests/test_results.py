@@ -118,6 +118,9 @@ def test_a_metric_over_seeds_is_its_mean_with_a_student_t_interval():
     assert summary["interval"] == pytest.approx([0.12 - half, 0.12 + half])
     with pytest.raises(ValueError, match="two seeds"):
         results.over_seeds([0.1])
+    split = results.over_seeds([0.025, 0.888, 0.027], bounds=(0, 1))  # seeds with two outcomes: a rate stays a rate
+    assert split["interval"] == [0.0, 1.0] and split["value"] == pytest.approx(0.3133, abs=1e-4)
+    assert results.over_seeds([0.025, 0.888, 0.027])["interval"][0] < 0
 
 
 @pytest.mark.parametrize("per_seed, status", [
