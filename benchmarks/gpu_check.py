@@ -15,19 +15,20 @@ device machine has no datasets; a step's cost does not depend on the pixels):
 - the device-side cost of 20 eager steps (``torch.profiler``): kernels launched per step, the busiest ops;
 - the versions it ran with (torch, CUDA, the device).
 
-Writes ``benchmarks/results/gpu_check-<device>.json`` (``--dry``: printed only).
+Writes ``gpu_check-<device>.json`` into ``$OUT`` if set (the device machine's folder of files to bring back), else
+into ``benchmarks/results/`` (``--dry``: printed only).
 """
 import itertools
 import json
+import os
 import pathlib
 import statistics
 import sys
 import time
 
+import stacked_training  # benchmarks/stacked_training.py
 import torch
 import torch.nn.functional as F
-
-import stacked_training  # benchmarks/stacked_training.py
 
 from quanos_lib import data, models, training, zoo
 
@@ -141,7 +142,9 @@ def profile_steps(device, units, steps=20):
         if device.type == "cuda":
             torch.cuda.synchronize()
     events = prof.key_averages()
-    kernels = sum(e.count for e in events if device.type == "cuda" and e.device_type.name == "CUDA")
+    if device.type == "cuda":  # the kernels themselves (not the CPU ops that launch them, nor copies and fills)
+        events = [e for e in events if e.device_type.name == "CUDA" and not e.key.startswith(("Memcpy", "Memset"))]
+    kernels = sum(e.count for e in events) if device.type == "cuda" else 0
     attribute = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     busiest = sorted(events, key=lambda e: getattr(e, attribute, 0.0), reverse=True)[:8]
     return {"steps": steps, "kernels_per_step": round(kernels / steps, 1) if kernels else None,
@@ -177,9 +180,10 @@ def main(dry):
     report["seconds"] = round(time.perf_counter() - started, 1)
     text = json.dumps(report, indent=2)
     print(text)
-    if not dry:
-        out = ROOT / "benchmarks" / "results" / f"gpu_check-{torch.cuda.get_device_name(device).replace(' ', '_')}.json"
-        out.parent.mkdir(exist_ok=True)
+    if not dry:  # into $OUT where the device machine collects files from, else benchmarks/results/
+        folder = pathlib.Path(os.environ["OUT"]) if os.environ.get("OUT") else ROOT / "benchmarks" / "results"
+        out = folder / f"gpu_check-{torch.cuda.get_device_name(device).replace(' ', '_')}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
     return report
 

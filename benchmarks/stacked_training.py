@@ -5,7 +5,8 @@ one after another (``training.train``), timed side by side, interleaved (``timin
 
 Prints the seconds of one epoch for both and their ratio (sequential / stacked: above 1, stacking wins). On a CPU a
 240-unit step is bound by its arithmetic, which stacking does not reduce; on a GPU it is bound by kernel launches,
-which it divides by the number of runs (``benchmarks/gpu_check.py`` measures that case).
+which the stack shares, less a few per run (``quanos_lib.estimates.STACK_...``; ``benchmarks/gpu_check.py`` measures
+that case).
 """
 import sys
 

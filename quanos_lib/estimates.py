@@ -97,24 +97,33 @@ def validation_passes(config):
     return 1 + attack + objective_passes(config)
 
 
+# A stacked step's launches, as shares of the same step alone: one set shared by the stack, and per run its dropout
+# draws and its loss (ops dispatched per step, counted on the CPU for a small maxout: naive 88 alone, 109 in a stack
+# of one, 156 in a stack of five; FGSM-adversarial 160, 203, 310).
+STACK_SHARED_LAUNCHES, STACK_PER_RUN_LAUNCHES = 1.1, 0.17
+
+
 def training_seconds(planned, stack=1):
     """The GPU seconds of training one planned model (an entry of :func:`quanos_lib.jobs.plan`) at its epoch caps;
-    trained in a ``stack`` of that many runs (:mod:`quanos_lib.stacking`), it pays its share of each kernel launch
-    (the stack's per-run dropout draws and losses, a few launches a step, are not counted) and all its arithmetic."""
+    trained in a ``stack`` of that many runs (:mod:`quanos_lib.stacking`), its steps pay their share of the stack's
+    shared launches plus their own (``STACK_...``) and all their arithmetic; its validation and monitor passes run
+    alone."""
     config, (launch, rate) = planned["config"], gpu_pass_costs(family(planned["name"]))
-    launch *= planned["layers"] / stack
+    launch *= planned["layers"]
+    step_launch = launch if stack == 1 and not config.stacked else \
+        launch * (STACK_SHARED_LAUNCHES / stack + STACK_PER_RUN_LAUNCHES)
 
-    def passes(images, per_image, batch):  # the cost of ``per_image`` passes over ``images`` in batches of ``batch``
-        return per_image * (math.ceil(images / batch) * launch + images * planned["macs"] / rate)
+    def passes(images, per_image, batch, each=launch):  # ``per_image`` passes over ``images`` in batches of ``batch``
+        return per_image * (math.ceil(images / batch) * each + images * planned["macs"] / rate)
 
     train, val = planned["train_images"], planned["val_images"]
     epochs, continued = config.epochs, config.continue_epochs if val else 0
-    seconds = epochs * passes(train, step_passes(config), config.batch_size)
+    seconds = epochs * passes(train, step_passes(config), config.batch_size, step_launch)
     if val:
         seconds += epochs * passes(val, validation_passes(config), 1000)
     if continued:  # the kept epochs' objective on the training images, then the continued phase and its monitor
         seconds += epochs * passes(train, objective_passes(config), 1000)
-        seconds += continued * (passes(train + val, step_passes(config), config.batch_size)
+        seconds += continued * (passes(train + val, step_passes(config), config.batch_size, step_launch)
                                 + passes(val, objective_passes(config), 1000))
     return seconds
 

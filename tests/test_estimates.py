@@ -132,9 +132,15 @@ def test_a_stacked_run_pays_its_share_of_the_launches_and_all_of_its_arithmetic(
     small = _record("maxout240_naive", lambda: models.MaxoutMLP(units=240), config, 50000)
     launch, rate = estimates.gpu_pass_costs("mlp")
     arithmetic = 3 * 50000 * small["macs"] / rate
-    alone, stacked = estimates.training_seconds(small), estimates.training_seconds(small, stack=12)
-    assert stacked == pytest.approx(arithmetic + (alone - arithmetic) / 12)
+    alone = estimates.training_seconds(dict(small, config=training.TrainConfig(epochs=1, **zoo.MAXOUT_RECIPE)))
+    stacked = estimates.training_seconds(small, stack=12)
+    share = estimates.STACK_SHARED_LAUNCHES / 12 + estimates.STACK_PER_RUN_LAUNCHES  # its launches, as a share
+    assert stacked == pytest.approx(arithmetic + (alone - arithmetic) * share)
+    assert estimates.training_seconds(small, stack=1) > alone  # a stack of one pays the per-run launches on top
     members = [dict(small, job="04-ensemble-members") for _ in range(12)]
     assert estimates.training_minutes(members) == pytest.approx(12 * stacked / 60)
     assert estimates.training_minutes([dict(m, config=training.TrainConfig(epochs=1, **zoo.MAXOUT_RECIPE))
                                        for m in members]) == pytest.approx(12 * alone / 60)
+    other = [dict(m, name="maxout240_adversarial") for m in members[:4]]  # stacks are grouped by job and network
+    assert estimates.training_minutes(members + other) == pytest.approx(
+        (12 * stacked + 4 * estimates.training_seconds(small, stack=4)) / 60)

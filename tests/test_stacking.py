@@ -106,7 +106,7 @@ def test_stacked_runs_train_with_their_continued_phase_into_their_own_checkpoint
     monkeypatch.setenv("QUANOS_CACHE", str(tmp_path))
     split, val = digits
     configs = _configs("naive", (0, 1), epochs=3, continue_epochs=2)
-    build = lambda: models.MaxoutMLP(units=24, pieces=3, classes=2, init_range=0.05)  # noqa: E731
+    build = lambda: models.MaxoutMLP(units=24, pieces=3, classes=2, init_range=0.05)
     alone = training.trained_model("net", build, split, configs[0], val_split=val, progress=False)
     stacked_configs = [training.TrainConfig(**{**c.asdict(), "stacked": True}) for c in configs]
     stacked = stacking.trained_models("net", build, split, stacked_configs, val_split=val, progress=False)
