@@ -13,9 +13,9 @@ differs from it only by the batched kernels' rounding (``tests/test_stacking.py`
 seed-to-seed spread). On a GPU, alone runs use the fused dropout kernel, whose masks these are not.
 
 Scope: models whose only randomness is ``nn.Dropout`` (the MNIST maxouts, softmax and logistic regression), the
-naive objective and the paper's adversarial one (FGSM point in eval mode, ``adv_dropout`` off), L1 on the first layer,
-weight decay, max-norm, both schedules, early stopping on the validation error (clean or FGSM) and the continued
-phase's ``match`` rule. Anything else is refused with one line.
+naive objective and the paper's adversarial one (its FGSM point in eval mode, or with dropout: ``adv_dropout``), L1
+on the first layer, weight decay, max-norm, both schedules, early stopping on the validation error (clean or FGSM)
+and the continued phase's ``match`` rule. Anything else is refused with one line.
 """
 import copy
 import dataclasses
@@ -47,7 +47,7 @@ class _MaskedDropout(nn.Module):
 
 def supported(config):
     """Whether runs of ``config`` can train stacked (the scope in this module's docstring)."""
-    return ((config.adv_alpha is None or (config.adv_kind == "fgsm" and not config.adv_dropout))
+    return ((config.adv_alpha is None or config.adv_kind == "fgsm")
             and not (config.snapshot_epochs or config.augment_padding or config.augment_flip or config.compile_step))
 
 
@@ -58,9 +58,8 @@ def _check(runs, configs):
         if len({repr(getattr(c, name)) for c in configs}) != 1:
             raise ValueError(f"train_many: every run of a stack needs the same {name}")
     config = configs[0]
-    if config.adv_alpha is not None and (config.adv_kind != "fgsm" or config.adv_dropout):
-        raise ValueError("train_many supports the naive objective and FGSM in eval mode, not "
-                         f"adv_kind={config.adv_kind!r} with adv_dropout={config.adv_dropout}")
+    if config.adv_alpha is not None and config.adv_kind != "fgsm":
+        raise ValueError(f"train_many supports the naive objective and FGSM, not adv_kind={config.adv_kind!r}")
     if config.snapshot_epochs or config.augment_padding or config.augment_flip or config.compile_step:
         raise ValueError("train_many: snapshots, augmentation and compile_step are for runs trained alone")
     if any(True for _ in runs[0].buffers()):
@@ -158,23 +157,28 @@ def _step_losses(template, forward, stack, x, y, configs, layers, l1s):
     """Every run's objective on its own batch (``x``: runs x batch x ...), as :func:`training._objective` computes it."""
     config = configs[stack.indices[0]]
     adversarial = config.adv_alpha is not None
-    masks = _masks(stack, layers, x.shape[1], x.device, 2 if adversarial else 1)
+    dropout_fgsm = adversarial and config.adv_dropout  # its FGSM pass draws masks too, first (perturb() runs first)
+    masks = iter(_masks(stack, layers, x.shape[1], x.device, (1 + adversarial + dropout_fgsm)))
     x_adv = None
-    if adversarial:  # the FGSM point of each run, in eval mode (no masks drawn), from the summed loss, as attacks.fgsm
-        template.eval()
+    if adversarial:  # the FGSM point of each run from the summed loss, as attacks.fgsm: in eval mode (no masks), or
+        # with adv_dropout in training mode (its own masks)
+        template.train(dropout_fgsm)
         x_in = x.detach().clone().requires_grad_(True)
         detached = {k: v.detach() for k, v in stack.params.items()}
-        out = torch.vmap(forward, in_dims=(0, None, 0))(detached, {}, x_in)
+        if dropout_fgsm:
+            out = torch.vmap(forward)(detached, next(masks), x_in)
+        else:
+            out = torch.vmap(forward, in_dims=(0, None, 0))(detached, {}, x_in)
         summed = sum(models.loss(template, o, t, reduction="sum") for o, t in zip(out, y, strict=True))
         (grad,) = torch.autograd.grad(summed, x_in)
         x_adv = x + config.adv_eps * grad.sign()
         if config.adv_clip is not None:
             x_adv = x_adv.clamp(*config.adv_clip)
     template.train()
-    outputs = torch.vmap(forward)(stack.params, masks[0], x)
+    outputs = torch.vmap(forward)(stack.params, next(masks), x)
     losses = _losses(template, outputs, y)
     if adversarial:
-        adv = _losses(template, torch.vmap(forward)(stack.params, masks[1], x_adv), y)
+        adv = _losses(template, torch.vmap(forward)(stack.params, next(masks), x_adv), y)
         losses = config.adv_alpha * losses + (1 - config.adv_alpha) * adv
     if l1s is not None:  # each run's L1 coefficient (a device tensor: no read of the device per step)
         first = next(n for n, m in template.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
