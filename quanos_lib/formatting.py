@@ -6,16 +6,17 @@ import re
 
 def format_value(value, unit="percent"):
     """A measured or claimed value as the companion writes it everywhere (scorecard, notebooks): a fraction as a
-    percentage with two decimals (``1.77%``), a gain in percentage points with a sign (``+0.8 pts``), a ratio with
-    ``×`` (``1.65×``, a gain that rounds to zero as ``0.0 pts``), a plain number to three significant digits and
+    percentage with two decimals (``1.77%``), a gain in percentage points with a sign (``+1.5 pts``; ``+0.08 pts`` below one point), a ratio with
+    ``×`` (``1.65×``; a gain that rounds to zero as ``0.00 pts``), a plain number to three significant digits and
     never in e-notation (an R², ``0.998``; ``0.0000676``; ``10,123``); None as ``—``."""
     if value is None:
         return "—"
     if unit == "percent":
         return f"{100 * value:.2f}%"
-    if unit == "points":
+    if unit == "points":  # one decimal, two below one point (so that an interval's end near 0 keeps its sign)
         points = 100 * value
-        return "0.0 pts" if abs(points) < 0.05 else f"{points:+.1f} pts"  # never "-0.0"
+        digits = 1 if abs(points) >= 0.95 else 2
+        return f"{0:.{digits}f} pts" if abs(points) < 0.5 * 10 ** -digits else f"{points:+.{digits}f} pts"  # no -0
     if unit == "ratio":
         return f"{value:.2f}×"
     if unit == "number":  # three significant digits, never in e-notation

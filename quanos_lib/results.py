@@ -140,10 +140,16 @@ def _clean(value):
     return value
 
 
+def _stored(v):
+    """Six decimals, as every stored metric has; below 0.001 four significant digits instead (a gradient of 7.9e-7
+    would store as 1e-06)."""
+    return float(f"{v:.4g}") if v != 0 and abs(v) < 1e-3 else round(v, 6)
+
+
 def _measured(value):
     """A metric's stored form: ``{"value": v}``, or for :func:`over_seeds`'s dict its mean, interval and seeds; None
     (a value that does not exist, e.g. an eps that never flips a label) stays None."""
-    number = lambda v: None if v is None else _clean(round(float(v), 6))  # noqa: E731
+    number = lambda v: None if v is None else _clean(_stored(float(v)))  # noqa: E731
     if isinstance(value, dict) and "resamples" in value:  # bootstrap
         return {"value": number(value["value"]), "interval": [number(v) for v in value["interval"]],
                 "resamples": value["resamples"]}

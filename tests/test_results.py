@@ -41,9 +41,10 @@ def test_scorecard_statuses():
 
 def test_one_number_format_everywhere():
     assert results.format_value(0.0177) == "1.77%" and results.format_value(0.91388) == "91.39%"
-    assert results.format_value(0.004, "points") == "+0.4 pts" and results.format_value(-0.046, "points") == "-4.6 pts"
+    assert results.format_value(0.004, "points") == "+0.40 pts" and results.format_value(-0.046, "points") == "-4.6 pts"
+    assert results.format_value(-0.000215, "points") == "-0.02 pts"  # an interval's end near 0 keeps its sign
     assert results.format_value(1.6543, "ratio") == "1.65×" and results.format_value(None) == "—"
-    assert results.format_value(-0.0002, "points") == "0.0 pts"  # never "-0.0"
+    assert results.format_value(-0.00002, "points") == "0.00 pts"  # never "-0.00"
     assert [results.format_value(v, "number") for v in (6.76e-05, 10123.4, 0.998, 1.5)] == [
         "0.0000676", "10,123", "0.998", "1.5"]  # no e-notation
     assert results.metric_words("pgd_at_2_255_gain_vs_8bit") == "pgd at 2/255 gain vs 8-bit"
