@@ -43,6 +43,10 @@ def test_one_number_format_everywhere():
     assert results.format_value(0.0177) == "1.77%" and results.format_value(0.91388) == "91.39%"
     assert results.format_value(0.004, "points") == "+0.40 pts" and results.format_value(-0.046, "points") == "-4.6 pts"
     assert results.format_value(-0.000215, "points") == "-0.02 pts"  # an interval's end near 0 keeps its sign
+    from quanos_lib.formatting import format_interval
+    assert format_interval({"value": -0.037, "interval": [-0.08, 0.0063]}, "points") == "-3.7 pts [-8.0 pts, +0.6 pts]"
+    assert format_interval({"value": 0.0011, "interval": [-0.000215, 0.0024]}, "points") == \
+        "+0.11 pts [-0.02 pts, +0.24 pts]"  # one number of decimals for the three
     assert results.format_value(1.6543, "ratio") == "1.65×" and results.format_value(None) == "—"
     assert results.format_value(-0.00002, "points") == "0.00 pts"  # never "-0.00"
     assert [results.format_value(v, "number") for v in (6.76e-05, 10123.4, 0.998, 1.5)] == [
