@@ -91,6 +91,11 @@ class MaxoutMLP(nn.Module):
         x = self.h1(self.h0_dropout(x))
         return self.out(self.h1_dropout(x))
 
+    def extra_repr(self):
+        # the repr is part of every checkpoint's key: a sigmoid top must not share the softmax net's checkpoint (the
+        # softmax repr stays as it was, so no softmax key moves)
+        return "top=sigmoid" if self.top == "sigmoid" else ""
+
     def log_probabilities(self, outputs):
         """For the sigmoid top: ``(log p, log (1 - p))`` of each class independently."""
         return F.logsigmoid(outputs), F.logsigmoid(-outputs)

@@ -147,3 +147,15 @@ def test_random_crop_flip_moves_whole_images_and_keeps_them_otherwise():
 
 def test_checkpoint_key_holds_only_the_changed_fields():
     assert training.TrainConfig(epochs=3, lr=0.2).changes() == {"epochs": 3, "lr": 0.2}
+
+
+def test_a_sigmoid_top_never_shares_the_softmax_nets_checkpoint():
+    """The key holds the model's repr: with the top missing from it, the sigmoid-top maxout of F17 was read from the
+    checkpoint of the softmax net trained at the same caps (found by its rubbish rate: 100% at 100% confidence)."""
+    from quanos_lib import checkpoints, data, training
+    split = data.Split(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
+    config = training.TrainConfig(epochs=1)
+    paths = {top: checkpoints.path_for("maxout8_naive", training._cache_key(
+        "maxout8_naive", models.MaxoutMLP(units=8, top=top), config, split, None)) for top in ("softmax", "sigmoid")}
+    assert paths["softmax"] != paths["sigmoid"]
+    assert "top" not in repr(models.MaxoutMLP(units=8))  # the softmax nets' keys did not move
