@@ -9,7 +9,8 @@ device machine has no datasets; a step's cost does not depend on the pixels):
 
 - seconds per 50,000-image epoch of the 240- and 1,600-unit maxout (the zoo's recipe), naive and FGSM-adversarial,
   through ``training.train`` eagerly and with ``compile_step`` (one CUDA graph per step), beside a bare loop (the
-  same model, forward + backward + SGD, nothing else): the ratios our / bare and eager / compiled;
+  same model, forward + backward + SGD, nothing else): the ratios our / bare, eager / compiled and ours / the compute
+  floor (the epoch's arithmetic at the estimate's rate);
 - twelve runs in one stacked step (``quanos_lib.stacking``) against the same twelve one after another;
 - bitwise: the sync-free loop against ``tests/reference_training.py`` (the loop before it) on this device;
 - the device-side cost of 20 eager steps (``torch.profiler``): kernels launched per step, the busiest ops;
@@ -115,6 +116,14 @@ def epoch_times(units, variant, split, repeats, epochs=3):
     return times
 
 
+def compute_floor(units, variant):
+    """Seconds of a 50k-image epoch's arithmetic alone: its passes (``estimates.step_passes``) times its MACs at the
+    rate ``quanos_lib.estimates`` assumes (half of an H100's fp32 peak): what a perfect loop would take."""
+    from quanos_lib import energy, estimates
+    macs = sum(energy.mac_counts(models.MaxoutMLP(units=units), (1, 28, 28)).values())
+    return estimates.step_passes(config(variant)) * EPOCH_IMAGES * macs / estimates.gpu_pass_costs("mlp")[1]
+
+
 def bitwise_against_the_loop_before(device, images, steps_epochs=2):
     import reference_training
     split = synthetic_mnist(images, device)
@@ -168,6 +177,7 @@ def main(dry):
             report["epoch_seconds"][name] = times
             if "bare" in times:
                 report["ratios"][f"{name} ours / bare"] = round(times["eager"] / times["bare"], 3)
+            report["ratios"][f"{name} ours / compute floor"] = round(times["eager"] / compute_floor(units, variant), 1)
             report["ratios"][f"{name} eager / compiled"] = round(times["eager"] / times["compiled"], 3)
             print(f"{name:26s} {json.dumps(times)}", flush=True)
     report["stacked_x12"] = {}

@@ -23,6 +23,7 @@ def test_the_gpu_check_runs_end_to_end_in_its_dry_mode(gpu_check, capsys):
         times = report["epoch_seconds"][name]
         assert times["eager"] > 0 and times["compiled"] > 0
     assert report["epoch_seconds"]["maxout16_naive"]["bare"] > 0 and "maxout16_naive ours / bare" in report["ratios"]
+    assert report["ratios"]["maxout16_adversarial ours / compute floor"] > 1  # no loop beats its arithmetic
     assert report["stacked_x12"]["maxout16"]["stacked"] > 0 and "maxout16 12 sequential / 12 stacked" in report["ratios"]
     assert report["bitwise"]["weights_equal"] and report["bitwise"]["loss_history_equal"]
     assert report["profile"]["busiest"] and any("mm" in op["op"] for op in report["profile"]["busiest"])
