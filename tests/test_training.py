@@ -345,3 +345,24 @@ def test_a_compiled_step_trains_as_the_eager_step_does_and_its_key_says_it_was_c
     training.train(dropout_net, split, training.TrainConfig(epochs=6, batch_size=32, lr=0.1, momentum=0.5,
                                                             compile_step=True), progress=False)
     assert evaluation.evaluate(dropout_net, split)["error"] < 0.05 and before > 0.2
+
+
+def test_every_compared_model_trains_one_budget_to_its_end_and_keeps_its_best_validation_epoch():
+    """QUANOS's comparisons (zoo.finetune_config): one rule for every model and seed, no early stop inside the budget,
+    and the kept weights are those of the epoch of lowest validation error, wherever it falls in the budget."""
+    from quanos_lib import profiles, zoo
+    for profile in profiles.PROFILES:
+        scale = profiles.SCALES[profile]["vgg"]
+        for adversarial, budget in ((False, scale["quanos_epochs"]), (True, scale["adv_epochs"])):
+            rules = [zoo.finetune_config(scale, adversarial=adversarial, seed=s).asdict() for s in (0, 1)]
+            assert rules[0]["epochs"] == budget and rules[0]["patience"] is None
+            assert rules[0]["lr_linear_epochs"] == budget  # the rate reaches its end in the budget's last epoch
+            assert {**rules[0], "seed": None} == {**rules[1], "seed": None}
+    training.seed_everything(0)
+    model = models.SoftmaxRegression(in_features=16, classes=2)
+    config = training.TrainConfig(epochs=12, batch_size=20, lr=2.0, patience=None)  # a rate that overshoots
+    val = _toy_split(seed=1)
+    history = training.train(model, _toy_split(), config, val_split=val, progress=False)
+    assert len(history["val_error"]) == 12  # the whole budget ran
+    assert history["val_error"][history["best_epoch"]] == min(history["val_error"])
+    assert evaluation.evaluate(model, val)["error"] == min(history["val_error"])
