@@ -5,6 +5,14 @@
 #   ./reproduce.sh --check cpu|full [--only 01,03] [--threads N] [--keep]
 #   ./reproduce.sh --test        unit tests + nbval over every notebook at the smoke profile
 #   ./reproduce.sh --setup       only create/refresh .venv (what the commands above do first)
+#   ./reproduce.sh [--profile P] [--only 01,03] --cores N [--gpus G] [--dry-run]
+#   ./reproduce.sh [--profile P] [--only 01,03] --executor slurm [--dry-run]
+#
+# --cores / --executor run the same notebooks as a Snakemake workflow (workflow/Snakefile, quanos_lib.workflow):
+# one job per trained model, then each notebook reading the cache only, then the scorecard; on this machine with
+# --cores N (and --gpus G), or on a SLURM cluster (workflow/profiles/slurm/; the profile defaults to full there).
+# The first such run installs the workflow extra (Snakemake) into .venv. --dry-run prints the jobs, the critical
+# path and the estimated wall time, and runs nothing.
 #
 # In place, each profile writes its own files: cpu's notebooks replace notebooks/, full's go to
 # notebooks/full/; figures go to figures/<profile>/, results to results/<profile>/. smoke and --out DIR
@@ -23,10 +31,10 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-USAGE="usage: ./reproduce.sh [--profile auto|smoke|cpu|full] [--only 01,03] [--out DIR] [--threads N] | --check cpu|full [--only 01,03] [--threads N] [--keep] | --test | --setup"
+USAGE="usage: ./reproduce.sh [--profile auto|smoke|cpu|full] [--only 01,03] [--out DIR] [--threads N] [--cores N [--gpus G] | --executor slurm] [--dry-run] | --check cpu|full [--only 01,03] [--threads N] [--keep] | --test | --setup"
 die() { echo "$*" >&2; exit 2; }
 
-mode=run profile=auto profile_given="" only="" out="" threads="" check="" keep=""
+mode=run profile=auto profile_given="" only="" out="" threads="" check="" keep="" cores="" gpus="" executor="" dry=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) [ $# -ge 2 ] || die "$USAGE"; profile=$2; profile_given=1; shift 2 ;;
@@ -40,6 +48,13 @@ while [ $# -gt 0 ]; do
     --only=*) only=${1#*=}; shift ;;
     --out) [ $# -ge 2 ] || die "$USAGE"; out=$2; shift 2 ;;
     --out=*) out=${1#*=}; shift ;;
+    --cores) [ $# -ge 2 ] || die "$USAGE"; cores=$2; shift 2 ;;
+    --cores=*) cores=${1#*=}; shift ;;
+    --gpus) [ $# -ge 2 ] || die "$USAGE"; gpus=$2; shift 2 ;;
+    --gpus=*) gpus=${1#*=}; shift ;;
+    --executor) [ $# -ge 2 ] || die "$USAGE"; executor=$2; shift 2 ;;
+    --executor=*) executor=${1#*=}; shift ;;
+    --dry-run) dry=1; shift ;;
     --test) mode=test; shift ;;
     --setup) mode=setup; shift ;;
     -h|--help) echo "$USAGE"; exit 0 ;;
@@ -49,6 +64,16 @@ done
 case "$profile" in auto|smoke|cpu|full) ;; *) die "$USAGE" ;; esac
 [[ -z "$only" || "$only" =~ ^[0-9]{2}(,[0-9]{2})*$ ]] || die "$USAGE"
 [[ -z "$threads" || "$threads" =~ ^[1-9][0-9]*$ ]] || die "$USAGE"
+[[ -z "$cores" || "$cores" =~ ^[1-9][0-9]*$ ]] || die "reproduce.sh: --cores takes a positive whole number, not '$cores'"
+[[ -z "$gpus" || "$gpus" =~ ^[1-9][0-9]*$ ]] || die "reproduce.sh: --gpus takes a positive whole number, not '$gpus'"
+case "$executor" in ""|local|slurm) ;; *) die "reproduce.sh: unknown executor '$executor' (choose local or slurm)" ;; esac
+if [ -n "$cores$gpus$executor$dry" ]; then
+  [ "$mode" = run ] && [ -z "$out" ] || die "reproduce.sh: --cores, --gpus, --executor and --dry-run run the workflow: not with --check, --test, --setup or --out"
+  [ -n "$gpus" ] && [ -z "$cores" ] && [ "$executor" != slurm ] && die "reproduce.sh: --gpus goes with --cores N (or --executor slurm)"
+  [ -n "$cores$executor$dry" ] || die "$USAGE"
+  [ -z "$profile_given" ] && [ "$executor" = slurm ] && profile=full  # auto on a login node would say cpu
+  mode=workflow
+fi
 if [ "$mode" = check ]; then
   case "$check" in cpu|full) ;; *) die "$USAGE" ;; esac
   [ -z "$profile_given" ] && [ -z "$out" ] || die "$USAGE"  # a check reruns into its own scratch folder
@@ -93,8 +118,32 @@ case "$mode" in
     status=$?
     rm -rf "$scratch"
     exit $status ;;
+  workflow)
+    if [ -z "$dry" ] && [ ! -x .venv/bin/snakemake ]; then
+      echo "installing the workflow extra (Snakemake and its SLURM plugin) into .venv"
+      .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[workflow]" \
+        || die "reproduce.sh: pip install of the workflow extra failed (see above)"
+    fi
+    args=(run --profile "$profile")
+    [ -n "$only" ] && args+=(--only "$only")
+    [ -n "$threads" ] && args+=(--threads "$threads")
+    [ -n "$cores" ] && args+=(--cores "$cores")
+    [ -n "$gpus" ] && args+=(--gpus "$gpus")
+    [ -n "$executor" ] && args+=(--executor "$executor")
+    [ -n "$dry" ] && args+=(--dry-run)
+    exec .venv/bin/python -m quanos_lib.workflow "${args[@]}" ;;
   run|check)
-    if [ "$mode" = check ]; then
+    [[ -z "$cores" || "$cores" =~ ^[1-9][0-9]*$ ]] || die "reproduce.sh: --cores takes a positive whole number, not '$cores'"
+[[ -z "$gpus" || "$gpus" =~ ^[1-9][0-9]*$ ]] || die "reproduce.sh: --gpus takes a positive whole number, not '$gpus'"
+case "$executor" in ""|local|slurm) ;; *) die "reproduce.sh: unknown executor '$executor' (choose local or slurm)" ;; esac
+if [ -n "$cores$gpus$executor$dry" ]; then
+  [ "$mode" = run ] && [ -z "$out" ] || die "reproduce.sh: --cores, --gpus, --executor and --dry-run run the workflow: not with --check, --test, --setup or --out"
+  [ -n "$gpus" ] && [ -z "$cores" ] && [ "$executor" != slurm ] && die "reproduce.sh: --gpus goes with --cores N (or --executor slurm)"
+  [ -n "$cores$executor$dry" ] || die "$USAGE"
+  [ -z "$profile_given" ] && [ "$executor" = slurm ] && profile=full  # auto on a login node would say cpu
+  mode=workflow
+fi
+if [ "$mode" = check ]; then
       args=(--check "$check")
       [ -n "$keep" ] && args+=(--keep)
     else

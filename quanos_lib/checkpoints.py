@@ -3,8 +3,15 @@
 Where: ``$QUANOS_CACHE`` if set, else ``<data root>/checkpoints`` (outside git). A file holds the
 state dict and the training history; it is read with ``torch.load(weights_only=True)``. A truncated
 or corrupt file is reported with a warning and the model is retrained, never a crash.
+
+For a workflow of many jobs (``workflow/Snakefile``): ``$QUANOS_CACHE_ONLY=1`` (or :func:`reading_only`) turns every
+training into a :class:`CacheMiss` naming the checkpoint and the job that makes it; :data:`LEDGER` lists what this
+process read and trained (a job's receipt); and a file lock per key (:func:`locked`) makes a second process that wants
+the same model wait for the first and then read it, instead of training it twice.
 """
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -20,6 +27,63 @@ from . import data
 # (a linear decay reaches its final rate in its last epoch; the momentum ramp of MomentumAdjustor) and the continued
 # phase of the maxout protocol as mnist_pi_continued.yaml runs it (schedules resumed, MatchChannel's stop rule).
 CACHE_VERSION = 2
+
+
+# What this process read from the cache and trained into it: ``{"checkpoint": name, "action": "read" | "trained"}``.
+LEDGER = []
+_READING_ONLY = []  # set inside reading_only()
+
+
+class CacheMiss(RuntimeError):
+    """A model is not in the cache and this run may only read it (``$QUANOS_CACHE_ONLY``, :func:`reading_only`)."""
+
+
+def cache_only():
+    """Whether this process may only read the cache: ``$QUANOS_CACHE_ONLY`` set (to anything but 0), or inside
+    :func:`reading_only`."""
+    return bool(_READING_ONLY) or os.environ.get("QUANOS_CACHE_ONLY", "0") not in ("", "0")
+
+
+@contextlib.contextmanager
+def reading_only():
+    """Inside, a missing model is a :class:`CacheMiss` (a job reading a model that an upstream job trains)."""
+    _READING_ONLY.append(True)
+    try:
+        yield
+    finally:
+        _READING_ONLY.pop()
+
+
+def _job_that_makes(path):
+    """The job that trains the checkpoint at ``path``, from the registry file a workflow writes beside its jobs
+    (``$QUANOS_JOBS_FILE``: ``{model name: job id}``), or None."""
+    registry = os.environ.get("QUANOS_JOBS_FILE")
+    if not registry or not pathlib.Path(registry).exists():
+        return None
+    return json.loads(pathlib.Path(registry).read_text()).get(path.name.rsplit("-", 1)[0])
+
+
+def check_trainable(path):
+    """Raise :class:`CacheMiss` (one line: the checkpoint and the job that makes it) where training is not allowed."""
+    if not cache_only():
+        return
+    job = _job_that_makes(path)
+    then = f"run job {job} first (python -m quanos_lib.jobs train {job})" if job else \
+        "train it first (python -m quanos_lib.jobs list names the job that makes it)"
+    raise CacheMiss(f"checkpoint {path.name} is not in the cache {path.parent} and this run only reads it "
+                    f"(QUANOS_CACHE_ONLY): {then}")
+
+
+@contextlib.contextmanager
+def locked(paths):
+    """Hold a file lock per checkpoint of ``paths`` (in a sorted order, so that two stacks never deadlock): a second
+    process training the same key waits here, then finds the first one's checkpoint."""
+    with contextlib.ExitStack() as stack:
+        for path in sorted(set(paths)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = stack.enter_context(open(path.with_name(f"{path.name}.lock"), "a"))
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def cache_dir():
@@ -57,18 +121,18 @@ def load_or_train(name, key, build, train):
     (plain numbers and lists, so the file loads with ``weights_only=True``).
     """
     path = path_for(name, key)
-    model = build()
-    if path.exists():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(saved["state_dict"])
-            return model, saved["history"]
-        except Exception as error:  # truncated, corrupt or from another architecture: retrain
-            warnings.warn(f"checkpoint {path.name} is unreadable ({type(error).__name__}: {error}); retraining",
-                          stacklevel=2)
-            model = build()
-    history = train(model)
-    save(path, model, history)
+    existed = path.exists()
+    found = load(path, build())
+    if found is not None:
+        return found
+    check_trainable(path)
+    with locked([path]):
+        found = load(path, build()) if path.exists() and not existed else None  # trained while this one waited
+        if found is not None:
+            return found
+        model = build()
+        history = train(model)
+        save(path, model, history)
     return model, history
 
 
@@ -79,11 +143,12 @@ def load(path, model):
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["state_dict"])
-        return model, saved["history"]
     except Exception as error:  # truncated, corrupt or from another architecture: the caller retrains
         warnings.warn(f"checkpoint {path.name} is unreadable ({type(error).__name__}: {error}); retraining",
                       stacklevel=2)
         return None
+    LEDGER.append({"checkpoint": path.name, "action": "read"})
+    return model, saved["history"]
 
 
 def save(path, model, history):
@@ -94,3 +159,4 @@ def save(path, model, history):
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "history": history}, partial)
     os.replace(partial, path)
+    LEDGER.append({"checkpoint": path.name, "action": "trained"})

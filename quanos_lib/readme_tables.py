@@ -1,6 +1,7 @@
 """The README's generated tables: the scorecard of a profile and the notebooks' run times, written between their
 markers (never by hand), and the run-time records they are made from (``results/<profile>/_runtimes.json``: each
 notebook's wall time, kept apart by kind, a run that trained models and a run that found every model cached)."""
+import fcntl
 import json
 
 from . import results
@@ -16,12 +17,14 @@ def record_runtimes(profile, runtimes):
     """Keep each notebook's measured wall time, per kind of run (the README's run-time table is made from them):
     ``{notebook: {"training": {...}, "cached": {...}}}``; a new measurement replaces the one of its kind."""
     path = results.results_dir(profile) / "_runtimes.json"
-    known = json.loads(path.read_text()) if path.exists() else {}
-    known = {name: kinds for name, kinds in known.items() if TRAINING in kinds or CACHED in kinds}  # drop old layout
-    for name, measured in runtimes.items():
-        known.setdefault(name, {})[TRAINING if measured["models_trained"] else CACHED] = measured
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(sorted(known.items())), indent=2) + "\n")
+    with open(path.with_name("_runtimes.lock"), "a") as lock:  # a workflow's notebook jobs write it concurrently
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        known = json.loads(path.read_text()) if path.exists() else {}
+        known = {name: kinds for name, kinds in known.items() if TRAINING in kinds or CACHED in kinds}  # old layout
+        for name, measured in runtimes.items():
+            known.setdefault(name, {})[TRAINING if measured["models_trained"] else CACHED] = measured
+        path.write_text(json.dumps(dict(sorted(known.items())), indent=2) + "\n")
 
 
 def _runtime_text(measured):

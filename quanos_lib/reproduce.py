@@ -123,6 +123,11 @@ def _minutes(seconds):
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
 
 
+def cache_only():
+    from . import checkpoints
+    return checkpoints.cache_only()
+
+
 def _checkpoints():
     """The names of the checkpoint files in the cache: a notebook that adds some has trained models."""
     from . import checkpoints
@@ -130,13 +135,15 @@ def _checkpoints():
     return {path.name for path in folder.glob("*.pt")} if folder.exists() else set()
 
 
-def run(profile, only=None, out=None, threads=None):
+def run(profile, only=None, out=None, threads=None, scorecard=True):
     import papermill  # imported here so that a usage error costs no import time
     from papermill.exceptions import PapermillExecutionError
 
     profile = profiles.resolve(profile)
     os.environ["QUANOS_PROFILE"] = profile  # the kernels resolve the same profile, whatever the notebook says
     chosen = select_notebooks(only)
+    if not scorecard:  # a workflow's notebook job: its scorecard job runs 99 once, after every notebook
+        chosen = [notebook for notebook in chosen if not notebook.name.startswith("99")]
     in_place = writes_in_place(profile, out)
     if out is not None:
         os.environ["QUANOS_OUT"] = str(pathlib.Path(out).resolve())
@@ -196,10 +203,13 @@ def run(profile, only=None, out=None, threads=None):
             shutil.move(executed, target_dir / output)  # may cross file systems
         elapsed = time.perf_counter() - start
         runtimes[name] = {"seconds": round(elapsed, 1), "cpus": os.cpu_count(), "device": device,
-                          "models_trained": len(_checkpoints() - cached_before),
+                          # a cache-only notebook trains nothing (in a workflow, other jobs write to the cache meanwhile)
+                          "models_trained": 0 if cache_only() else len(_checkpoints() - cached_before),
                           "code_version": os.environ["QUANOS_CODE_VERSION"]}
         print(f"[{i}/{len(planned)}] {name} done in {_minutes(elapsed)}", flush=True)
     readme_tables.record_runtimes(profile, runtimes)
+    if not scorecard:
+        return 0
     print(f"\nScorecard, profile {profile}" + (" (smoke numbers mean nothing)" if profile == "smoke" else ""))
     print(results.scorecard_markdown(profile))
     if in_place:
@@ -276,6 +286,8 @@ def main(argv=None):
     parser.add_argument("--check", default=None, metavar="PROFILE",
                         help="rerun into a scratch folder and compare the results with the committed ones")
     parser.add_argument("--keep", action="store_true", help="with --check: keep the scratch folder")
+    parser.add_argument("--no-scorecard", action="store_true",
+                        help="run only the chosen notebooks (a workflow runs the scorecard as its last job)")
     try:
         args = parser.parse_args(argv)
         only = [p.strip() for p in args.only.split(",") if p.strip()] if args.only else None
@@ -286,6 +298,8 @@ def main(argv=None):
             return check(args.check, only, threads, keep=args.keep)
         if args.keep:
             raise UsageError("--keep goes with --check")
+        if args.no_scorecard:  # a workflow's notebook job
+            return run(args.profile or "auto", only, args.out, threads, scorecard=False)
         return run(args.profile or "auto", only, args.out, threads)
     except (UsageError, profiles.UnknownProfileError) as error:
         print(f"reproduce.sh: {error}", file=sys.stderr)

@@ -360,7 +360,19 @@ def trained_models(name, build, train_split, configs, *, val_split=None, progres
         else:
             found[index] = (cached[0], dict(cached[1], config=config.asdict(), checkpoint=path.name))
     if missing:
-        _train_missing(name, build, train_split, val_split, configs, missing, found, progress)
+        for _, path in missing:
+            checkpoints.check_trainable(path)
+        with checkpoints.locked([path for _, path in missing]):  # another process may be training some of them
+            still = []
+            for index, path in missing:
+                training.seed_everything(configs[index].seed)
+                cached = checkpoints.load(path, build()) if path.exists() else None
+                if cached is None:
+                    still.append((index, path))
+                else:
+                    found[index] = (cached[0], dict(cached[1], config=configs[index].asdict(), checkpoint=path.name))
+            if still:
+                _train_missing(name, build, train_split, val_split, configs, still, found, progress)
     return [(model.to(training.default_device()).eval(), history) for model, history in found]
 
 

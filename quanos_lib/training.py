@@ -37,6 +37,7 @@ import os
 import pathlib
 import random
 import re
+import socket
 import time
 import warnings
 
@@ -341,7 +342,7 @@ class ResumeFile:
 
     def save(self, state):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
+        partial = self.path.with_name(f"{self.path.name}.{socket.gethostname()}.{os.getpid()}.partial")
         torch.save({**state, "tag": self.tag}, partial)
         os.replace(partial, self.path)
 

@@ -15,3 +15,9 @@ def test_environment_yml_matches_pyproject():
     assert all("==" in pin for pin in pins)
     assert "python=3.11" in env["dependencies"]
     assert {"torch==2.14.1", "torchvision==0.29.1"} <= set(pins)
+
+
+def test_environment_yml_names_the_workflow_extra_with_its_pins():
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["workflow"]
+    text = (ROOT / "environment.yml").read_text()
+    assert extra and all("==" in pin and pin in text for pin in extra)

@@ -52,10 +52,12 @@ def test_threads_and_check_usage_errors_through_the_runner_are_one_line(args, sa
 
 def test_threads_reach_the_run(monkeypatch):
     calls = []
-    monkeypatch.setattr(reproduce, "run", lambda *args: calls.append(args) or 0)
+    monkeypatch.setattr(reproduce, "run", lambda *args, **kwargs: calls.append((*args, kwargs)) or 0)
     assert reproduce.main(["--profile", "cpu", "--only", "01", "--threads", "3"]) == 0
     assert reproduce.main([]) == 0
-    assert calls == [("cpu", ["01"], None, 3), ("auto", None, None, None)]
+    assert reproduce.main(["--profile", "smoke", "--only", "02", "--no-scorecard"]) == 0  # a workflow's notebook job
+    assert calls == [("cpu", ["01"], None, 3, {}), ("auto", None, None, None, {}),
+                     ("smoke", ["02"], None, None, {"scorecard": False})]
 
 
 def test_figures_have_one_folder_per_profile(monkeypatch):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from quanos_lib import data, models, stacking, training, zoo
+from quanos_lib import checkpoints, data, models, stacking, training, zoo
 
 
 def _weights(model):
@@ -170,3 +170,23 @@ def test_a_stacked_run_killed_mid_way_resumes_to_bitwise_the_uninterrupted_run(d
                                     resume_every=0)
     assert all(torch.equal(_weights(a), _weights(b)) for a, b in zip(whole, resumed, strict=True))
     assert all(len(h["val_error"]) == 4 for h in histories)
+
+
+def test_a_cache_only_stack_fails_in_one_line_and_only_the_runs_missing_from_the_cache_train(digits, monkeypatch):
+    split, val = digits
+    configs = [training.TrainConfig(**{**c.asdict(), "stacked": True})
+               for c in _configs("naive", (0, 1), epochs=1)]
+    build = lambda: models.MaxoutMLP(units=24, pieces=3, classes=2, init_range=0.05)
+    monkeypatch.setenv("QUANOS_CACHE_ONLY", "1")
+    with pytest.raises(checkpoints.CacheMiss, match="only reads it"):
+        stacking.trained_models("net", build, split, configs, val_split=val, progress=False)
+    monkeypatch.setenv("QUANOS_CACHE_ONLY", "0")
+    first = stacking.trained_models("net", build, split, configs[:1], val_split=val, progress=False)
+    # the first run is in the cache: read; only the second trains
+    trained = []
+    real = stacking._train_missing
+    monkeypatch.setattr(stacking, "_train_missing",
+                        lambda *args: trained.append([path.name for _, path in args[5]]) or real(*args))
+    both = stacking.trained_models("net", build, split, configs, val_split=val, progress=False)
+    assert trained == [[both[1][1]["checkpoint"]]]
+    assert torch.equal(_weights(first[0][0]), _weights(both[0][0]))
