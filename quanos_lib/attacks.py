@@ -52,11 +52,7 @@ def rfgsm(model, x, y, eps, *, alpha=None, seed=0, clip=(0.0, 1.0)):
     x = x.detach().to(device)
     if eps == 0:
         return x.clone()
-    generator = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same signs on any device
-    signs = torch.randint(0, 2, x.shape, generator=generator, device=generator.device).mul(2).sub(1)
-    start = x + alpha * signs.to(device=device, dtype=x.dtype)
-    if clip is not None:
-        start = start.clamp(*clip)
+    start = random_sign(model, x, y, alpha, seed=seed, clip=clip)
     return fgsm(model, start, y, eps - alpha, clip=clip)
 
 
@@ -148,6 +144,16 @@ def pgd_restarts(model, x, y, eps, *, steps=50, restarts=5, loss_fn=None, seed=0
         if not robust.any():
             break
     return found
+
+
+def random_sign(model, x, y, eps, *, seed=0, clip=(0.0, 1.0)):
+    """``x + eps * s`` with random signs ``s`` (a generator seeded with ``seed``, drawn on the CPU): noise of an
+    attack's size in no chosen direction, the baseline an attack must beat. ``model`` and ``y`` are unused (the
+    signature of the attacks here)."""
+    generator = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same signs on any device
+    signs = torch.randint(0, 2, x.shape, generator=generator).mul(2).sub(1)
+    noisy = x.detach() + eps * signs.to(device=x.device, dtype=x.dtype)
+    return noisy.clamp_(*clip) if clip is not None else noisy
 
 
 def adversarial_examples(model, x, y, eps, *, attack=fgsm, batch_size=1000, **kwargs):

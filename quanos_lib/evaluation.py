@@ -82,6 +82,14 @@ def fgsm_report(model, split, eps, **fgsm_kwargs):
             "adv_confidence_on_errors": adversarial["confidence_on_errors"]}
 
 
+def sign_noise_error(model, split, eps, *, seed=0, clip=(0.0, 1.0)):
+    """The error of ``model`` on ``split`` with random ``+-eps`` signs added (:func:`quanos_lib.attacks.random_sign`,
+    drawn once for the whole split, so no two batches share a pattern): what an attack of that size must beat."""
+    split = split.float()
+    return evaluate(model, data.Split(attacks.random_sign(model, split.x, split.y, eps, seed=seed, clip=clip),
+                                      split.y))["error"]
+
+
 def fgsm_table(models_by_label, split, eps, *, train=None, **fgsm_kwargs):
     """:func:`fgsm_report` of each model, one row per model (a DataFrame); with ``train``, a ``train_error``
     column first (the error on the training split, in eval mode)."""

@@ -173,6 +173,18 @@ def test_rfgsm_stays_within_eps_and_is_fgsm_from_its_random_start(tiny_mlp, batc
     assert clipped.min() >= 0 and clipped.max() <= 1
 
 
+def test_random_sign_noise_has_the_attacks_size_in_no_chosen_direction(tiny_mlp, batch):
+    x, y = batch
+    noisy = attacks.random_sign(tiny_mlp, x, y, 0.25, seed=3, clip=None)
+    delta = noisy - x
+    assert torch.allclose(delta.abs(), torch.full_like(delta, 0.25))
+    assert 0.4 < (delta > 0).float().mean() < 0.6  # both signs, about as often
+    assert torch.equal(attacks.random_sign(tiny_mlp, x, y, 0.25, seed=3, clip=None), noisy)  # seeded
+    assert not torch.equal(attacks.random_sign(tiny_mlp, x, y, 0.25, seed=4, clip=None), noisy)
+    clipped = attacks.random_sign(tiny_mlp, x, y, 0.25, seed=3)
+    assert clipped.min() >= 0 and clipped.max() <= 1
+
+
 def test_fgsm_can_take_its_gradient_in_training_mode_for_an_adversarial_objective(tiny_mlp, batch):
     x, y = batch
     tiny_mlp.train()

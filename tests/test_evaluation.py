@@ -276,3 +276,13 @@ def test_the_inputs_along_the_fgsm_direction_step_by_eps_times_the_gradients_sig
     sign = torch.sign(attacks._loss_gradient(model, x, y))
     assert torch.equal(images[1:2], x)
     assert torch.allclose(images[0:1], x - 2 * sign) and torch.allclose(images[2:3], x + 0.5 * sign)
+
+
+def test_sign_noise_error_is_the_error_on_the_noisy_images_drawn_once_for_the_split():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
+    split = data.Split(torch.rand(2500, 1, 4, 4), torch.randint(0, 3, (2500,)))
+    noisy = attacks.random_sign(model, split.x, split.y, 0.3, seed=1, clip=None)
+    by_hand = (model(noisy).argmax(1) != split.y).float().mean().item()
+    assert evaluation.sign_noise_error(model, split, 0.3, seed=1, clip=None) == pytest.approx(by_hand, abs=1e-6)
+    assert not torch.equal(noisy[:1000], noisy[1000:2000] - split.x[1000:2000] + split.x[:1000])  # no repeated pattern
