@@ -9,6 +9,7 @@ notebooks written for data a machine cannot have (the runner, :mod:`quanos_lib.r
   notebook 07 on CIFAR-100); :func:`append_unexecuted` keeps the notebook's own cells below it, unexecuted and
   skipped by nbval (tagged ``not-run``); :func:`restored` makes them runnable again for the next run.
 """
+import json
 import re
 
 NOT_RUN, NOT_RUN_NOTICE = "not-run", "not-run-notice"  # cell tags of a notebook written without its data
@@ -100,8 +101,10 @@ def clean_notebook(path, keep_parameters=None):
             if not keep_parameters:
                 continue
             cell.id, cell.outputs, cell.execution_count = "injected-parameters", [], None
-            cell.source = "# Parameters of this variant\n" + "".join(f"{name} = {value!r}\n"
-                                                                  for name, value in keep_parameters.items())
+            # written as ruff formats it (double quotes, no trailing newline): tests/test_notebook_code.py
+            cell.source = "\n".join(["# Parameters of this variant", *(
+                f"{name} = {json.dumps(value) if isinstance(value, str) else repr(value)}"
+                for name, value in keep_parameters.items())])
         kept.append(cell)
     notebook.cells = kept
     for cell in notebook.cells:

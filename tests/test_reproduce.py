@@ -256,7 +256,7 @@ def test_clean_notebook_strips_per_run_noise_so_reruns_are_byte_identical(tmp_pa
     _executed_notebook(first, 1)
     notebook_hygiene.clean_notebook(first, keep_parameters={"dataset": "cifar100"})  # a variant keeps its own parameters
     text = first.read_text()
-    assert "dataset = 'cifar100'" in text and 'profile = \\"cpu\\"' not in text
+    assert 'dataset = \\"cifar100\\"' in text and 'profile = \\"cpu\\"' not in text
     assert "<pandas.io.formats.style.Styler>" in text and " at 0x" not in text
 
 
