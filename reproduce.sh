@@ -133,17 +133,7 @@ case "$mode" in
     [ -n "$dry" ] && args+=(--dry-run)
     exec .venv/bin/python -m quanos_lib.workflow "${args[@]}" ;;
   run|check)
-    [[ -z "$cores" || "$cores" =~ ^[1-9][0-9]*$ ]] || die "reproduce.sh: --cores takes a positive whole number, not '$cores'"
-[[ -z "$gpus" || "$gpus" =~ ^[1-9][0-9]*$ ]] || die "reproduce.sh: --gpus takes a positive whole number, not '$gpus'"
-case "$executor" in ""|local|slurm) ;; *) die "reproduce.sh: unknown executor '$executor' (choose local or slurm)" ;; esac
-if [ -n "$cores$gpus$executor$dry" ]; then
-  [ "$mode" = run ] && [ -z "$out" ] || die "reproduce.sh: --cores, --gpus, --executor and --dry-run run the workflow: not with --check, --test, --setup or --out"
-  [ -n "$gpus" ] && [ -z "$cores" ] && [ "$executor" != slurm ] && die "reproduce.sh: --gpus goes with --cores N (or --executor slurm)"
-  [ -n "$cores$executor$dry" ] || die "$USAGE"
-  [ -z "$profile_given" ] && [ "$executor" = slurm ] && profile=full  # auto on a login node would say cpu
-  mode=workflow
-fi
-if [ "$mode" = check ]; then
+    if [ "$mode" = check ]; then
       args=(--check "$check")
       [ -n "$keep" ] && args+=(--keep)
     else

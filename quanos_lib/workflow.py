@@ -48,9 +48,10 @@ def write_plan(profile, only=None, threads=None, gpu_per_job=0):
     """Write ``build/<profile>/workflow.json``, what the Snakefile reads: the registry, the chosen notebooks, the code
     version (fixed once for the run) and torch's thread count for every job."""
     chosen = notebooks(only)
-    registry = [job for job in jobs.registry(profile) if set(job["notebooks"]) & set(chosen)]
+    every = jobs.registry(profile)
+    registry = [job for job in every if set(job["notebooks"]) & set(chosen)]
     needed = {need for job in registry for need in job["needs"]}
-    registry += [job for job in jobs.registry(profile) if job["id"] in needed and job not in registry]
+    registry += [job for job in every if job["id"] in needed and job not in registry]
     threads = threads or int(os.environ.get("QUANOS_THREADS") or 0) or os.cpu_count()
     planned = {"profile": profile, "notebooks": chosen, "jobs": registry, "code_version": results.code_version(),
                "threads": threads, "gpu_per_job": gpu_per_job}
