@@ -51,6 +51,7 @@ class Job:
     run: Callable = dataclasses.field(repr=False, compare=False)
     call: str = ""  # the zoo call, as text: two jobs with one call train one model
     needs: tuple = ()  # the calls of the jobs whose models this one reads (trained first)
+    runs: tuple = ()  # the maxout runs it reaches (:func:`_maxout_runs`), which another job may reach too
 
     @property
     def id(self):
@@ -111,10 +112,20 @@ def _kwargs(**changes):
     return "".join(f", {key}={value!r}" for key, value in changes.items())
 
 
+def _maxout_runs(scale, variant="naive", seeds=(0,), **changes):
+    """The runs a :func:`quanos_lib.zoo.maxouts` call reaches, one text each (its checkpoint name, network and
+    configuration, seed included): a run two calls reach is one checkpoint, and where the profile stacks runs its
+    weights depend on which runs it trained beside (a stack of 3 and a stack of 2 round differently), so the
+    workflow trains it where the sequential runner does (:func:`registry`)."""
+    name, build, configs = zoo.maxout_runs(scale, variant, seeds=list(seeds), **changes)
+    return tuple(f"{name} {build.keywords} {config!r}" for config in configs)
+
+
 def _fgsm_models(p, seed):
-    """``{notebook: {model name: (zoo call as text, zoo call of a Datasets)}}`` of the FGSM notebooks: every model
-    each one asks for, also those another notebook trains first (so that one notebook's list is all it needs, run
-    alone). The text names the call, so that two notebooks asking for one model make one workflow job."""
+    """``{notebook: {model name: (zoo call as text, zoo call of a Datasets, maxout runs)}}`` of the FGSM notebooks:
+    every model each one asks for, also those another notebook trains first (so that one notebook's list is all it
+    needs, run alone). The text names the call, so that two notebooks asking for one model make one workflow job;
+    the runs (:func:`_maxout_runs`, empty for other models) say which calls share a maxout run."""
     linear, maxout, conv, dbm = p["linear"], p["maxout"], p["conv_maxout"], p["mpdbm"]
 
     def mnist(d):  # notebooks 02-04 load MNIST by the maxout scale, 01 by the linear one (the same images at cpu)
@@ -125,23 +136,25 @@ def _fgsm_models(p, seed):
 
     def softmax(group, **changes):
         return (f"zoo.softmax_regression(mnist[{group}], seed={seed}{_kwargs(**changes)})",
-                lambda d: zoo.softmax_regression(d.mnist(group), linear, seed, **changes))
+                lambda d: zoo.softmax_regression(d.mnist(group), linear, seed, **changes), ())
 
     def logistic(**changes):
         return (f"zoo.logistic_regression(mnist 3 vs 7, seed={seed}{_kwargs(**changes)})",
-                lambda d: zoo.logistic_regression(pair(d), linear, seed, **changes))
+                lambda d: zoo.logistic_regression(pair(d), linear, seed, **changes), ())
 
     def net(variant="naive", s=seed, **changes):
         return (f"zoo.maxout(mnist, {variant!r}, seed={s}{_kwargs(**changes)})",
-                lambda d: zoo.maxout(mnist(d), maxout, variant, seed=s, **changes))
+                lambda d: zoo.maxout(mnist(d), maxout, variant, seed=s, **changes),
+                _maxout_runs(maxout, variant, [s], **changes))
 
     def nets(variant, seeds, **changes):  # one job: the seeds stacked where the profile stacks them
         return (f"zoo.maxouts(mnist, {variant!r}, seeds={list(seeds)}{_kwargs(**changes)})",
-                lambda d: zoo.maxouts(mnist(d), maxout, variant, seeds=seeds, **changes))
+                lambda d: zoo.maxouts(mnist(d), maxout, variant, seeds=seeds, **changes),
+                _maxout_runs(maxout, variant, seeds, **changes))
 
     def rbf(**changes):
         return (f"zoo.rbf_network(mnist, seed={seed}{_kwargs(**changes)})",
-                lambda d: zoo.rbf_network(mnist(d), maxout, seed, **changes))
+                lambda d: zoo.rbf_network(mnist(d), maxout, seed, **changes), ())
 
     confidence = {f"softmax {e} epochs": {"epochs": e} for e in linear["confidence_epochs"]}
     confidence |= {f"softmax weight decay {wd:g}": {"weight_decay": wd} for wd in linear["confidence_weight_decay"]}
@@ -162,7 +175,9 @@ def _fgsm_models(p, seed):
                                           ("adversarial dropout FGSM", "adversarial", {"adv_dropout": True}))}
     l1 = {f"maxout l1 {c:g}": net(l1=c, budget="short") for c in maxout["l1_coefficients"]}
     probes = {f"l1 probe {c:g} seed {s}": (f"zoo.l1_probe(mnist, {c!r}, seed={s})",
-                                            lambda d, c=c, s=s: zoo.l1_probe(mnist(d), maxout, c, seed=s))
+                                            lambda d, c=c, s=s: zoo.l1_probe(mnist(d), maxout, c, seed=s),
+                                            _maxout_runs(maxout, seeds=[s], l1=c, epochs=maxout["l1_probe_epochs"],
+                                                         continue_epochs=0))
               for c in maxout["l1_coefficients"] for s in maxout["l1_seeds"]}
     large = {"units": maxout["units_large"], "epochs": maxout["large_epochs"],
              "continue_epochs": maxout["large_continue_epochs"]}
@@ -176,15 +191,16 @@ def _fgsm_models(p, seed):
            for variant in ("sign_noise", "uniform_noise", "naive")},
         "transfer source": net(s=1, budget="ensemble"), **large_nets}
     models["04_ensembles_rbf_rubbish"] = {
-        "ensemble members": ("zoo.maxout_ensemble(mnist)", lambda d: zoo.maxout_ensemble(mnist(d), maxout)),
+        "ensemble members": ("zoo.maxout_ensemble(mnist)", lambda d: zoo.maxout_ensemble(mnist(d), maxout),
+                             _maxout_runs(maxout, seeds=range(maxout["ensemble_size"]), budget="ensemble")),
         "rbf": rbf(), "rbf isotropic": rbf(precision="scalar"),
         "maxout naive": net(), "maxout sigmoid short": net(top="sigmoid", budget="short"),
         "softmax": softmax("maxout"), **{name: softmax("maxout", **changes) for name, changes in confidence.items()}}
     models["05_conv_maxout_cifar10"] = {"conv maxout": (
         f"zoo.conv_maxout(cifar10 GCN + ZCA, seed={seed})",
-        lambda d: zoo.conv_maxout(d.preprocessed("conv_maxout"), conv, seed))}
+        lambda d: zoo.conv_maxout(d.preprocessed("conv_maxout"), conv, seed), ())}
     models["09_mpdbm_fgsm"] = {"mpdbm": (f"zoo.mpdbm(mnist, seed={seed})",
-                                         lambda d: zoo.mpdbm(d.mnist("mpdbm"), dbm, seed))}
+                                         lambda d: zoo.mpdbm(d.mnist("mpdbm"), dbm, seed), ())}
     return models
 
 
@@ -228,8 +244,8 @@ def jobs(profile, notebooks=None, seed=0):
     """The jobs of ``profile`` (its notebooks' default ``seed``), optionally only those of ``notebooks`` (names or
     their number prefixes, ``["03", "07"]``), in an order that trains each model before a job that starts from it."""
     p = profiles.SCALES[profile]  # not profiles.get: $QUANOS_PROFILE (set while reproduce.sh runs) would override it
-    found = [Job(notebook, name, run, call) for notebook, named in _fgsm_models(p, seed).items()
-             for name, (call, run) in named.items()]
+    found = [Job(notebook, name, run, call, runs=runs) for notebook, named in _fgsm_models(p, seed).items()
+             for name, (call, run, runs) in named.items()]
     found += _quanos_jobs(p, seed)
     found.sort(key=lambda job: job.notebook)  # stable: within a notebook, the order above
     if notebooks is None:
@@ -240,8 +256,9 @@ def jobs(profile, notebooks=None, seed=0):
 def plan(profile, notebooks=None, *, synthetic=True):
     """Every model of ``profile``'s jobs (optionally of ``notebooks``), as :func:`quanos_lib.training.dry_run`
     lists it (untrained, no cache), with ``job``, ``notebook``, ``macs`` (multiply-accumulates for one image)
-    and ``layers`` (modules with weights of their own) added. A model two jobs ask for (a notebook reusing another's) is listed once, under the first.
-    ``synthetic`` (default): blank images of the right sizes, which give the right counts in seconds (and
+    and ``layers`` (modules with weights of their own) added. A model two jobs ask for (a notebook reusing
+    another's) is listed once, under the first. ``synthetic`` (default): blank images of the right sizes, which give
+    the right counts in seconds (and
     ``checkpoint`` names from shapes only); with ``synthetic`` false, the notebooks' data and the cache's names."""
     datasets, listed, seen = Datasets(profile, synthetic=synthetic), [], set()
     for job in jobs(profile, notebooks):
@@ -274,14 +291,23 @@ def family(call):
 def registry(profile, seed=0):
     """The workflow's jobs at ``profile``, computed from the profile alone (no data loaded): a list of
     ``{"id", "call", "needs", "notebooks", "family"}`` in an order that puts every job after those it needs. Jobs that
-    several notebooks ask for (one zoo call) are one job, named after the first notebook; ``needs`` are job ids."""
-    merged = {}
+    several notebooks ask for (one zoo call) are one job, named after the first notebook; ``needs`` are job ids.
+
+    A maxout run that two calls reach (F6's naive seeds are ensemble members; notebook 03's short naive net is one of
+    them where the budgets agree) is trained by the first of them in the sequential runner's order, notebook by
+    notebook: the later job needs the earlier, so that a stacked run trains in the same stack either way, and the
+    workflow's checkpoints are the sequential runner's, bitwise."""
+    merged, first_call = {}, {}
     for job in _workflow_jobs(profile, seed):
         if job.call in merged:
             merged[job.call]["notebooks"].append(job.notebook)
-        else:
-            merged[job.call] = {"id": job.id, "call": job.call, "needs": list(job.needs),
-                                "notebooks": [job.notebook], "family": family(job.call)}
+            continue
+        merged[job.call] = {"id": job.id, "call": job.call, "needs": list(job.needs),
+                            "notebooks": [job.notebook], "family": family(job.call)}
+        for run in job.runs:
+            earlier = first_call.setdefault(run, job.call)
+            if earlier != job.call and earlier not in merged[job.call]["needs"]:
+                merged[job.call]["needs"].append(earlier)
     ids = {call: entry["id"] for call, entry in merged.items()}
     for entry in merged.values():
         entry["needs"] = [ids[call] for call in entry["needs"]]
@@ -303,7 +329,8 @@ def _workflow_jobs(profile, seed=0):
     for notebook, members in grouped.items():
         def run(datasets, members=members):
             return [member.run(datasets) for member in members]
-        found.append(Job(notebook, GROUPED[notebook], run, "; ".join(member.call for member in members)))
+        found.append(Job(notebook, GROUPED[notebook], run, "; ".join(member.call for member in members),
+                         runs=tuple(run for member in members for run in member.runs)))
     return sorted(found, key=lambda job: job.notebook)
 
 

@@ -130,8 +130,17 @@ def maxouts(mnist, scale, variant="naive", *, seeds, top="softmax", units=None, 
     """:func:`maxout` for each of ``seeds``, as a list of ``(model, history)``; where the scale says ``stacked``
     (the ``full`` profile: a profile's choice, so a notebook and a job agree on the keys wherever they run), the runs
     train together in one stacked step (:func:`quanos_lib.stacking.trained_models`)."""
-    prefix = f"{budget}_" if budget else ""
+    name, build, configs = maxout_runs(scale, variant, seeds=seeds, top=top, units=units, budget=budget,
+                                       epochs=epochs, continue_epochs=continue_epochs, **changes)
     train, val = train_and_validation(mnist.train)
+    return stacking.trained_models(name, build, train, configs, val_split=val)
+
+
+def maxout_runs(scale, variant="naive", *, seeds, top="softmax", units=None, budget=None, epochs=None,
+                continue_epochs=None, **changes):
+    """What :func:`maxouts` trains, without data: ``(checkpoint name, build, [TrainConfig per seed])`` (a workflow
+    reads it to see which jobs reach the same runs, :func:`quanos_lib.jobs.registry`)."""
+    prefix = f"{budget}_" if budget else ""
     configs = [training.TrainConfig(
         epochs=scale[f"{prefix}epochs"] if epochs is None else epochs, patience=scale["patience"],
         continue_epochs=scale[f"{prefix}continue_epochs"] if continue_epochs is None else continue_epochs,
@@ -140,8 +149,7 @@ def maxouts(mnist, scale, variant="naive", *, seeds, top="softmax", units=None, 
         # key is the one it has inside a larger stack (notebook 02's naive net is F6's seed 0, say)
         configs = [dataclasses.replace(config, stacked=True) for config in configs]
     units = units or scale["units"]
-    build = functools.partial(models.MaxoutMLP, units=units, top=top)
-    return stacking.trained_models(f"maxout{units}_{variant}", build, train, configs, val_split=val)
+    return f"maxout{units}_{variant}", functools.partial(models.MaxoutMLP, units=units, top=top), configs
 
 
 def l1_probe(mnist, scale, l1, seed=0):

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from quanos_lib import checkpoints, jobs, profiles, workflow
+from quanos_lib import checkpoints, jobs, profiles, training, workflow
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SNAKEMAKE = ROOT / ".venv" / "bin" / "snakemake"
@@ -35,6 +35,39 @@ def test_the_registry_is_well_formed(profile):
     # a model several notebooks read is one job, with all of them
     assert next(job for job in registry if job["id"] == "02-maxout-naive")["notebooks"] == [
         "02_maxout_fgsm_and_linearity", "03_adversarial_training", "04_ensembles_rbf_rubbish"]
+
+
+def test_a_checkpoint_two_jobs_reach_is_trained_where_the_sequential_runner_trains_it(profile="smoke"):
+    """A stacked run's weights depend on the runs beside it in its stack (F6's naive seeds are also ensemble
+    members), so a job that reaches a stacked checkpoint an earlier job (in the sequential runner's order) also
+    reaches must wait for it: checked against each job's own plan (untrained models on blank data), not the
+    registry's runs. (A run trained alone is the same bits whichever job trains it; a lock makes it one.)"""
+    registry = {job["id"]: job for job in jobs.registry(profile)}
+    datasets, first = jobs.Datasets(profile, synthetic=True), {}
+
+    def upstream(job_id):
+        found = set(registry[job_id]["needs"])
+        for need in registry[job_id]["needs"]:
+            found |= upstream(need)
+        return found
+
+    shared = 0
+    for job in jobs._workflow_jobs(profile):
+        if job.id not in registry:  # a call another notebook's job makes first
+            continue
+        with training.dry_run(steps=False, exact_keys=False) as planned:
+            job.run(datasets)
+        for name in {model["checkpoint"] for model in planned if model["config"].stacked}:
+            owner = first.setdefault(name, job.id)
+            if owner != job.id:
+                shared += 1
+                assert owner in upstream(job.id), f"{job.id} reaches {name}, which {owner} trains first"
+    assert shared > 0  # the profile has such checkpoints (the ensemble's members among them)
+    # at full (its plan takes a minute: the registry's edges only): notebook 02's naive net is F6's seed 0 and an
+    # ensemble member, trained alone first by the sequential runner
+    needs = {job["id"]: job["needs"] for job in jobs.registry("full")}
+    assert needs["03-naive-ensemble-caps-seeds"] == ["02-maxout-naive"]
+    assert needs["04-ensemble-members"] == ["02-maxout-naive", "03-naive-ensemble-caps-seeds"]
 
 
 def test_the_job_list_prints_json_and_an_unknown_job_is_one_line(capsys):
