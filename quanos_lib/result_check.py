@@ -1,6 +1,7 @@
 """``./reproduce.sh --check``'s comparison of a rerun's results with the committed ones: per result file, identical,
 the metrics that differ, missing, or skipped (computed on another kind of device, compared only there); the thread
-count the committed results recorded, which a rerun must pin."""
+count the committed results recorded, which a rerun must pin; and the processor they recorded, which a rerun
+cannot choose (a difference on another CPU says so)."""
 import dataclasses
 import json
 import pathlib
@@ -22,7 +23,8 @@ class Comparison:
     def line(self, name):
         if self.status == DIFFERS:
             return f"{name}: " + "; ".join(f"{metric}: {_shown(old)} -> {_shown(new)}"
-                                          for metric, old, new in self.differences)
+                                          for metric, old, new in self.differences) + \
+                (f" ({self.note})" if self.note else "")
         return f"{name}: {self.status}" + (f" ({self.note})" if self.note else "")
 
 
@@ -46,6 +48,21 @@ def same_kind(entry, device):
 def skipped(entry):
     return Comparison(SKIPPED, note=f"computed on {entry['device']}, compared only on a "
                                     f"{device_kind(entry['device'])} machine")
+
+
+def recorded_cpu(entry):
+    """The processor a result recorded (``training.cpu_name``), or None (older results record none)."""
+    return (entry.get("compute") or {}).get("cpu")
+
+
+def other_cpu_note(entry, cpu):
+    """Why a file may differ when nothing else does, or "" : it was computed on another processor than ``cpu``
+    (or records none), and two processors can round a matrix product differently (README, "Determinism")."""
+    recorded = recorded_cpu(entry)
+    if recorded == cpu:
+        return ""
+    where = f"computed on another CPU, {recorded}" if recorded else "its CPU not recorded"
+    return f"{where}; this one is {cpu}: trained weights may differ between processors"
 
 
 def result_files(folder):
@@ -74,7 +91,7 @@ def _metric_differences(committed, rerun):
     return differences
 
 
-def compare_results(committed_dir, rerun_dir, profile, *, expected=None, device=None):
+def compare_results(committed_dir, rerun_dir, profile, *, expected=None, device=None, cpu=None):
     """Compare the results a rerun wrote with the committed ones: ``committed_dir`` and ``rerun_dir`` are the folders
     that hold ``results/<profile>/`` (the project, and the rerun's ``--out``). Returns ``{file name: Comparison}``,
     sorted by name, for every result file of the rerun and every committed one in ``expected`` (file names; None:
@@ -82,10 +99,10 @@ def compare_results(committed_dir, rerun_dir, profile, *, expected=None, device=
 
     ``missing``: a file one side lacks. ``skipped``: the committed file was computed on another kind of device than
     ``device`` (default: this machine's, ``training.device_name()``), whose floating point differs: it is compared
-    only on a machine of its kind. A committed file that records no device (older files) is compared."""
-    if device is None:
-        from .training import device_name
-        device = device_name()
+    only on a machine of its kind. A committed file that records no device (older files) is compared. A file that
+    differs and was computed on another processor than ``cpu`` (default: this one's), or records none, says so."""
+    from . import training
+    device, cpu = device or training.device_name(), cpu or training.cpu_name()
     committed = result_files(pathlib.Path(committed_dir) / "results" / profile)
     rerun = result_files(pathlib.Path(rerun_dir) / "results" / profile)
     names = set(rerun) | (set(committed) if expected is None else set(expected))
@@ -98,7 +115,8 @@ def compare_results(committed_dir, rerun_dir, profile, *, expected=None, device=
             found[name] = Comparison(MISSING, note="not committed" if old is None else "the rerun did not write it")
         else:
             differences = _metric_differences(old.get("metrics", {}), new.get("metrics", {}))
-            found[name] = Comparison(DIFFERS, differences) if differences else Comparison(IDENTICAL)
+            found[name] = (Comparison(DIFFERS, differences, other_cpu_note(old, cpu)) if differences
+                           else Comparison(IDENTICAL))
     return found
 
 

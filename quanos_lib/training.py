@@ -35,6 +35,7 @@ import copy
 import dataclasses
 import os
 import pathlib
+import platform
 import random
 import re
 import socket
@@ -73,14 +74,35 @@ def pin_threads(threads=None):
 
 
 def compute_info():
-    """What a CPU result depends on beyond profile, seed and code: torch's version and threads, the BLAS it calls and
-    the instruction set its kernels use (``{"torch": "2.14.1", "threads": 2, "blas": "mkl", "cpu_capability":
-    "AVX512"}``)."""
+    """What a CPU result depends on beyond profile, seed and code: torch's version and threads, the BLAS it calls,
+    the instruction set its kernels use, and the processor (``{"torch": "2.14.1", "threads": 2, "blas": "mkl",
+    "cpu_capability": "AVX512", "cpu": "GenuineIntel family 6 model 167 (...)"}``, :func:`cpu_name`)."""
     build = torch.__config__.show()
     found = {key: re.search(pattern, build) for key, pattern in
              (("blas", r"BLAS_INFO=(\w+)"), ("cpu_capability", r"CPU capability usage: (\w+)"))}
     return {"torch": torch.__version__, "threads": torch.get_num_threads(),
-            **{key: match.group(1) if match else "unknown" for key, match in found.items()}}
+            **{key: match.group(1) if match else "unknown" for key, match in found.items()}, "cpu": cpu_name()}
+
+
+# The vector extensions a BLAS chooses its kernels by (seen here: two hosts that both report AVX512 to torch trained
+# notebook 01's and 09's models differently at 2 threads; README, "Determinism").
+_ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
+
+
+def cpu_name():
+    """The processor, for the record: vendor, family and model, its name and the vector extensions of
+    :data:`_ISA_FLAGS` it has (``/proc/cpuinfo``; elsewhere Python's ``platform``). Two machines that differ here can
+    round a matrix product differently, and a model trained for many epochs then ends elsewhere."""
+    try:
+        first = pathlib.Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return platform.processor() or platform.machine() or "unknown"
+    fields = {key.strip(): value.strip() for key, _, value in
+              (line.partition(":") for line in first.splitlines()) if value}
+    flags = set(fields.get("flags", "").split())
+    isa = " ".join(flag for flag in _ISA_FLAGS if flag in flags)
+    return (f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+            f" ({fields.get('model name', '?')}; {isa or 'no AVX2'})")
 
 
 def default_device():

@@ -102,12 +102,12 @@ def test_compare_results_reports_identical_changed_and_missing_files(tmp_path):
     committed, rerun = tmp_path / "committed", tmp_path / "rerun"
     _result(committed, "F1.json", {"clean_error": 0.0748, "adv_error": 0.9998}, seconds=8.1)
     _result(rerun, "F1.json", {"clean_error": 0.0748, "adv_error": 0.9998}, seconds=9.5)  # only the time differs
-    _result(committed, "F4.json", {"clean_error": 0.012, "adv_error": 0.5})
+    _result(committed, "F4.json", {"clean_error": 0.012, "adv_error": 0.5}, compute={"cpu": "cpu A"})
     _result(rerun, "F4.json", {"clean_error": 0.012, "adv_error": 0.25})
     _result(committed, "F5.linear.json", {"clean_error": 0.02})  # the rerun did not write it
     _result(rerun, "F7.json", {"clean_error": 0.01})  # never committed
     (rerun / "results" / "cpu" / "_runtimes.json").write_text("{}")
-    found = result_check.compare_results(committed, rerun, "cpu", device="cpu")
+    found = result_check.compare_results(committed, rerun, "cpu", device="cpu", cpu="cpu A")
     assert list(found) == ["F1.json", "F4.json", "F5.linear.json", "F7.json"]
     assert found["F1.json"].status == result_check.IDENTICAL and found["F1.json"].line("F1.json") == "F1.json: identical"
     assert found["F4.json"].status == result_check.DIFFERS and found["F4.json"].differences == [("adv_error", 0.5, 0.25)]
@@ -116,6 +116,22 @@ def test_compare_results_reports_identical_changed_and_missing_files(tmp_path):
     assert "the rerun did not write it" in found["F5.linear.json"].note and "not committed" in found["F7.json"].note
     only = result_check.compare_results(committed, rerun, "cpu", expected={"F1.json"}, device="cpu")
     assert list(only) == ["F1.json", "F4.json", "F7.json"]  # a committed file not expected is not looked for
+
+
+def test_a_difference_on_another_processor_says_so(tmp_path):
+    committed, rerun = tmp_path / "committed", tmp_path / "rerun"
+    _result(committed, "F5.linear.json", {"adv_error": 0.89}, compute={"cpu": "cpu A"})
+    _result(committed, "F16.json", {"clean_error": 0.044})  # written before results recorded the processor
+    _result(rerun, "F5.linear.json", {"adv_error": 0.85})
+    _result(rerun, "F16.json", {"clean_error": 0.0498})
+    found = result_check.compare_results(committed, rerun, "cpu", device="cpu", cpu="cpu B")
+    assert found["F5.linear.json"].status == result_check.DIFFERS  # still a difference: exit status 1
+    assert found["F5.linear.json"].line("F5.linear.json") == (
+        "F5.linear.json: adv_error: 0.89 -> 0.85 (computed on another CPU, cpu A; this one is cpu B: trained weights "
+        "may differ between processors)")
+    assert "its CPU not recorded" in found["F16.json"].note
+    assert result_check.compare_results(committed, rerun, "cpu", device="cpu", cpu="cpu A")[
+        "F5.linear.json"].note == ""  # on its own processor a difference is only a difference
 
 
 def test_compare_results_compares_every_stored_measurement_exactly(tmp_path):
@@ -166,11 +182,12 @@ def test_check_pins_the_recorded_threads_and_says_so():
 
 def test_check_reruns_into_a_scratch_folder_and_compares(tmp_path, monkeypatch, capsys):
     committed = tmp_path / "project"
-    _result(committed, "F1.json", {"adv_error": 0.5}, compute={"threads": 3, "torch": "x"})
+    _result(committed, "F1.json", {"adv_error": 0.5}, compute={"threads": 3, "torch": "x", "cpu": "cpu A"})
     _result(committed, "F4.json", {"adv_error": 0.1}, compute={"threads": 3, "torch": "x"})
     _result(committed, "F2.json", {"adv_error": 0.7})  # notebook 02's: not looked for
     monkeypatch.setattr(results, "PROJECT_ROOT", committed)
     monkeypatch.setattr(training, "device_name", lambda device=None: "cpu")
+    monkeypatch.setattr(training, "cpu_name", lambda: "cpu A")
     monkeypatch.setenv("QUANOS_THREADS", "1")
     monkeypatch.setenv("QUANOS_PROFILE", "cpu")
     runs = []
@@ -184,6 +201,7 @@ def test_check_reruns_into_a_scratch_folder_and_compares(tmp_path, monkeypatch, 
     assert reproduce.check("cpu", ["01"], keep=True) == 0
     out = capsys.readouterr().out
     assert "pinning QUANOS_THREADS=3" in out and "default here is 1" in out
+    assert "1 of 2 committed file(s) were computed on another CPU or record none (this one: cpu A)" in out
     assert "F1.json: identical\nF4.json: identical\n" in out and "F2.json" not in out
     assert runs[0][:3] == ("cpu", ["01"], 3) and runs[0][3].exists() and f"kept: {runs[0][3]}" in out
     assert reproduce.check("cpu", ["01"]) == 1
