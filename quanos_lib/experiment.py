@@ -187,12 +187,18 @@ class Recorder:
     def models(self, trained):
         """Name the models behind the result: ``trained`` is ``{label: (model, history)}`` as the training calls
         (``quanos_lib.zoo``) return them. Records each model's checkpoint, the configuration that trained it, the
-        epochs it ran and its training time; returns ``{label: model}``."""
+        epochs it ran, the epoch it kept, its training time and what it was trained on (``trained_on``: torch, threads
+        and processor at training time, for checkpoints that record it; the result's own ``compute`` is the machine
+        that computed the result, which read the model from the cache where it did not train it); returns
+        ``{label: model}``."""
         for label, (_, history) in trained.items():
+            kept = history.get("best_epoch")
             self.trained[label] = {
                 "checkpoint": history["checkpoint"], "config": history["config"], "epochs_run": len(history["loss"]),
+                **({"epoch_kept": kept + 1} if kept is not None else {}),
                 **({"continued_epochs_run": len(history["continued"]["loss"])} if "continued" in history else {}),
-                "training_seconds": round(history["seconds"], 2)}
+                "training_seconds": round(history["seconds"], 2),
+                **({"trained_on": history["trained_on"]} if "trained_on" in history else {})}
         return {label: model for label, (model, _) in trained.items()}
 
 

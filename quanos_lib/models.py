@@ -204,8 +204,9 @@ class MPDBM(nn.Module):
     **Initialization** (choice): weights normal with Glorot's scale, std ``sqrt(2 / (fan_in + fan_out))``, hidden and
     label biases zero, and, given ``visible_mean`` (the training images' mean pixel), visible biases at its logit, so
     that with no hidden input each pixel's prediction is its average (Hinton's practical guide to RBMs, 2010).
-    Measured (all 50k training images, SGD, 5 epochs): from weights of std 0.01 the label stayed at chance (89-90%
-    validation error); with this initialization the same training classified (5.9%). ``init_scale`` instead draws
+    Seen during development (all 50k training images, SGD, 5 epochs; not a recorded result): from weights of std
+    0.01 the label stayed at chance (89-90% validation error); with this initialization the same training classified
+    (5.9%). ``init_scale`` instead draws
     every weight with that std.
     """
 

@@ -228,6 +228,7 @@ def check(profile, only=None, threads=None, keep=False):
     chosen = select_notebooks(only)
     import torch
 
+    from . import checkpoints
     from .training import cpu_name, device_name
     device = device_name()
     expected = result_check.expected_results(chosen, results.PROJECT_ROOT, profile) if only else None
@@ -245,19 +246,24 @@ def check(profile, only=None, threads=None, keep=False):
                                   default=int(os.environ.get("QUANOS_THREADS") or 0) or torch.get_num_threads())
     if note:
         print(note)
-    cpu = cpu_name()
-    elsewhere = [name for name, entry in here.items() if result_check.recorded_cpu(entry) != cpu]
+    cpu = cpu_name() if device == "cpu" else None  # on a GPU the processor does not train the models
+    elsewhere = [name for name, entry in here.items() if cpu and result_check.recorded_cpu(entry) != cpu]
     if elsewhere:
         print(f"{len(elsewhere)} of {len(here)} committed file(s) were computed on another CPU or record none (this "
               f"one: {cpu}); two processors can round a matrix product differently, so a retrained model may differ")
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="quanos-check-"))
     os.environ["QUANOS_PROFILE"] = profile  # the checked profile, whatever the environment says
+    cached_before = _checkpoints()
     status = run(profile, only, out=scratch, threads=threads)
+    trained = len(_checkpoints() - cached_before)
+    print(f"the rerun trained {trained} model(s) and read the others from the cache ({checkpoints.cache_dir()}), "
+          f"where they were trained earlier, here or elsewhere; for a rerun from scratch, point QUANOS_CACHE at an "
+          f"empty folder")
     if status != 0:
         print(f"the rerun failed; its notebooks are kept in {scratch}", file=sys.stderr)
         return status
     found = result_check.compare_results(results.PROJECT_ROOT, scratch, profile, expected=expected, device=device,
-                                         cpu=cpu)
+                                         cpu=cpu or "")
     print(f"\nCheck of profile {profile} on {device}: the rerun's results/{profile}/ against the committed ones")
     for name, comparison in found.items():
         print(comparison.line(name))

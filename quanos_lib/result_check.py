@@ -57,9 +57,11 @@ def recorded_cpu(entry):
 
 def other_cpu_note(entry, cpu):
     """Why a file may differ when nothing else does, or "" : it was computed on another processor than ``cpu``
-    (or records none), and two processors can round a matrix product differently (README, "Determinism")."""
+    (or records none, or either cannot be identified), and two processors can round a matrix product differently
+    (README, "Determinism"). ``cpu`` "" (a check on a GPU): no note."""
+    from .training import UNKNOWN_CPU  # (torch is loaded by then: a check reruns notebooks)
     recorded = recorded_cpu(entry)
-    if recorded == cpu:
+    if not cpu or (recorded == cpu and not cpu.startswith(UNKNOWN_CPU)):  # "": a GPU's result, not the CPU's
         return ""
     where = f"computed on another CPU, {recorded}" if recorded else "its CPU not recorded"
     return f"{where}; this one is {cpu}: trained weights may differ between processors"
@@ -102,7 +104,8 @@ def compare_results(committed_dir, rerun_dir, profile, *, expected=None, device=
     only on a machine of its kind. A committed file that records no device (older files) is compared. A file that
     differs and was computed on another processor than ``cpu`` (default: this one's), or records none, says so."""
     from . import training
-    device, cpu = device or training.device_name(), cpu or training.cpu_name()
+    device = device or training.device_name()
+    cpu = training.cpu_name() if cpu is None else cpu
     committed = result_files(pathlib.Path(committed_dir) / "results" / profile)
     rerun = result_files(pathlib.Path(rerun_dir) / "results" / profile)
     names = set(rerun) | (set(committed) if expected is None else set(expected))

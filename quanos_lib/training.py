@@ -80,29 +80,40 @@ def compute_info():
     build = torch.__config__.show()
     found = {key: re.search(pattern, build) for key, pattern in
              (("blas", r"BLAS_INFO=(\w+)"), ("cpu_capability", r"CPU capability usage: (\w+)"))}
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+    return {"torch": str(torch.__version__), "threads": torch.get_num_threads(),
             **{key: match.group(1) if match else "unknown" for key, match in found.items()}, "cpu": cpu_name()}
 
 
-# The vector extensions a BLAS chooses its kernels by (seen here: two hosts that both report AVX512 to torch trained
-# notebook 01's and 09's models differently at 2 threads; README, "Determinism").
+# The vector extensions a BLAS chooses its kernels by (seen here: an AMD EPYC and an Intel Xeon host, both reporting
+# AVX512 to torch, trained notebook 01's and 09's models differently at 2 threads; README, "Determinism").
 _ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
+UNKNOWN_CPU = "unknown"  # the start of cpu_name() where the processor cannot be identified: never compared as equal
 
 
-def cpu_name():
-    """The processor, for the record: vendor, family and model, its name and the vector extensions of
-    :data:`_ISA_FLAGS` it has (``/proc/cpuinfo``; elsewhere Python's ``platform``). Two machines that differ here can
-    round a matrix product differently, and a model trained for many epochs then ends elsewhere."""
-    try:
-        first = pathlib.Path("/proc/cpuinfo").read_text().split("\n\n")[0]
-    except OSError:
-        return platform.processor() or platform.machine() or "unknown"
-    fields = {key.strip(): value.strip() for key, _, value in
-              (line.partition(":") for line in first.splitlines()) if value}
-    flags = set(fields.get("flags", "").split())
-    isa = " ".join(flag for flag in _ISA_FLAGS if flag in flags)
-    return (f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
-            f" ({fields.get('model name', '?')}; {isa or 'no AVX2'})")
+def cpu_name(cpuinfo=None):
+    """The processor, for the record: on x86, vendor, family and model, its name and the vector extensions of
+    :data:`_ISA_FLAGS` it has; on ARM, the implementer and part; read from ``/proc/cpuinfo`` (``cpuinfo``: its text,
+    for tests). Two machines that differ here can round a matrix product differently, and a model trained for many
+    epochs then ends elsewhere. Where nothing identifies the processor (no ``/proc/cpuinfo``, e.g. macOS; a
+    hypervisor that hides it), ``"unknown (<machine>)"``, which :mod:`quanos_lib.result_check` never takes for
+    the same processor as another."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    first = cpuinfo.split("\n\n")[0]
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in first.splitlines())
+              if value.strip()}
+    if "vendor_id" in fields:  # x86
+        flags = set(fields.get("flags", "").split())
+        isa = " ".join(flag for flag in _ISA_FLAGS if flag in flags)
+        return (f"{fields['vendor_id']} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+                f" ({fields.get('model name', '?')}; {isa or 'no AVX2'})")
+    if "CPU implementer" in fields:  # ARM: the part number names the core (e.g. 0xd0c, Neoverse N1)
+        return (f"ARM implementer {fields['CPU implementer']} part {fields.get('CPU part', '?')}"
+                f" ({platform.machine() or 'arm'})")
+    return f"{UNKNOWN_CPU} ({platform.machine() or platform.processor() or '?'})"
 
 
 def default_device():
@@ -547,7 +558,8 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
     ``mnist_pi_continued.yaml`` runs it (``MatchChannel`` of ``valid_objective`` against the first run's
     ``train_objective``). Its history is ``history["continued"]``.
     The cache key is the model's architecture, ``config`` and the exact training (and validation)
-    tensors, so a model is reused only when it would be trained identically.
+    tensors, so a model is reused only when it would be trained identically on the same processor and thread count
+    (neither is in the key: ``history["trained_on"]``, :func:`compute_info` at training time, records them).
     ``start``: the state dict ``build()`` loads when it continues from trained weights (fine-tuning);
     it joins the key, so new starting weights mean a new model.
     Returns ``(model, history)``: ``history["seconds"]`` is the training time of the original run,
@@ -585,6 +597,7 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
                                          epochs=config.continue_epochs, progress=progress,
                                          resume=resumes["continued"] if resume else None)
         history["seconds"] = time.perf_counter() - start  # this process's share, where a run was resumed
+        history["trained_on"] = compute_info()  # the cache key names neither the processor nor the threads
         return history
 
     if _DRY_RUN is not None:  # one step on a few images, and no cache (see dry_run)

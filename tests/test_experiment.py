@@ -40,6 +40,9 @@ def test_a_record_names_the_models_training_configuration_and_time(monkeypatch, 
     trained = entry["setup"]["models"]["softmax"]
     assert trained["config"] == json.loads(json.dumps(training.TrainConfig(epochs=1, **zoo.LINEAR_RECIPE).asdict()))
     assert trained["checkpoint"] == history["checkpoint"] and trained["epochs_run"] == 1
+    assert "epoch_kept" not in trained  # a fixed budget without validation keeps no epoch
+    # where it was trained, which the result's own compute (the machine that wrote it) need not be
+    assert trained["trained_on"] == history["trained_on"] and trained["trained_on"]["cpu"] == training.cpu_name()
     assert entry["training_seconds"] == pytest.approx(history["seconds"], abs=0.01)
     assert entry["setup"]["scale"] == json.loads(json.dumps(run.scale)) and entry["setup"]["eps"] == 0.25
     assert entry["data"]["source"] == "MNIST/raw" and run.recorded == ["F1"]
@@ -47,6 +50,11 @@ def test_a_record_names_the_models_training_configuration_and_time(monkeypatch, 
     run.scorecard()
     shown = capsys.readouterr().out
     assert "| F1 | adv error | 99.90% | 50.00% |" in shown, shown
+    early_stopped = dict(history, loss=[0.3, 0.2, 0.25], best_epoch=1)  # 0-based in the history
+    with experiment.Run("smoke", "linear", "mnist").record("F1", eps=run.scale["eps"]) as r:
+        r.models({"softmax": (model, early_stopped)})
+        r.metric("adv_error", 0.5)
+    assert results.load("F1", "smoke")["setup"]["models"]["softmax"]["epoch_kept"] == 2  # 1-based, as the prose
 
 
 def test_a_failed_block_records_nothing(monkeypatch):

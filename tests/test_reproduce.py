@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from quanos_lib import notebook_hygiene, readme_tables, reproduce, result_check, results, training
+from quanos_lib import checkpoints, notebook_hygiene, readme_tables, reproduce, result_check, results, training
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "reproduce.sh"
 
@@ -134,6 +134,44 @@ def test_a_difference_on_another_processor_says_so(tmp_path):
         "F5.linear.json"].note == ""  # on its own processor a difference is only a difference
 
 
+AMD_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 26
+model\t\t: 2
+model name\t: AMD EPYC
+flags\t\t: fpu sse2 avx2 avx512f avx512_bf16
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+"""
+ARM_CPUINFO = """processor\t: 0
+BogoMIPS\t: 50.00
+Features\t: fp asimd evtstrm
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU part\t: 0xd0c
+"""
+
+
+def test_the_processor_is_named_from_cpuinfo_on_x86_and_arm_and_unknown_elsewhere(monkeypatch):
+    assert training.cpu_name(AMD_CPUINFO) == "AuthenticAMD family 26 model 2 (AMD EPYC; avx2 avx512f avx512_bf16)"
+    assert training.cpu_name(ARM_CPUINFO).startswith("ARM implementer 0x41 part 0xd0c (")
+    assert training.cpu_name("").startswith("unknown (")  # e.g. macOS: no /proc/cpuinfo
+
+    def unreadable(self):
+        raise OSError("no such file")
+
+    monkeypatch.setattr(training.pathlib.Path, "read_text", unreadable)
+    assert training.cpu_name().startswith("unknown (")
+
+
+def test_two_unidentified_processors_are_never_the_same_and_a_gpu_check_has_no_cpu_note():
+    entry = {"compute": {"cpu": training.cpu_name("")}}
+    assert "another CPU" in result_check.other_cpu_note(entry, training.cpu_name(""))
+    assert result_check.other_cpu_note({"compute": {"cpu": "cpu A"}}, "cpu A") == ""
+    assert result_check.other_cpu_note({"compute": {}}, "") == ""  # a check on a GPU: the processor trains nothing
+
+
 def test_compare_results_compares_every_stored_measurement_exactly(tmp_path):
     committed, rerun = tmp_path / "committed", tmp_path / "rerun"
     seeds = {"value": 0.5, "interval": [0.4, 0.6], "seeds": 3, "per_seed": [0.4, 0.5, 0.6], "paper": 0.5}
@@ -196,17 +234,23 @@ def test_check_reruns_into_a_scratch_folder_and_compares(tmp_path, monkeypatch, 
         runs.append((profile, only, threads, out))
         _result(pathlib.Path(out), "F1.json", {"adv_error": 0.5 if len(runs) == 1 else 0.25})
         _result(pathlib.Path(out), "F4.json", {"adv_error": 0.1})
+        if len(runs) == 2:  # the second rerun trains a model into the cache
+            checkpoints.cache_dir().mkdir(parents=True, exist_ok=True)
+            (checkpoints.cache_dir() / "check-trained-0123.pt").write_bytes(b"")
         return 0
     monkeypatch.setattr(reproduce, "run", fake_run)
     assert reproduce.check("cpu", ["01"], keep=True) == 0
     out = capsys.readouterr().out
     assert "pinning QUANOS_THREADS=3" in out and "default here is 1" in out
     assert "1 of 2 committed file(s) were computed on another CPU or record none (this one: cpu A)" in out
+    assert "the rerun trained 0 model(s) and read the others from the cache" in out
     assert "F1.json: identical\nF4.json: identical\n" in out and "F2.json" not in out
     assert runs[0][:3] == ("cpu", ["01"], 3) and runs[0][3].exists() and f"kept: {runs[0][3]}" in out
     assert reproduce.check("cpu", ["01"]) == 1
     out = capsys.readouterr().out
     assert "F1.json: adv_error: 0.5 -> 0.25\n" in out and "1 of 2 compared file(s) identical" in out
+    assert "the rerun trained 1 model(s)" in out
+    (checkpoints.cache_dir() / "check-trained-0123.pt").unlink()
     assert runs[1][3] != runs[0][3] and not runs[1][3].exists()  # a fresh scratch folder each time, then removed
 
 

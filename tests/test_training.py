@@ -164,6 +164,17 @@ def test_softmax_regression_learns_real_mnist(mnist_small):
     assert history["loss"][1] < history["loss"][0]
 
 
+def test_a_trained_model_records_what_trained_it_and_is_read_back_from_the_cache(monkeypatch):
+    split = data.Split(torch.rand(64, 1, 4, 4), torch.randint(0, 2, (64,)))
+    config = training.TrainConfig(epochs=1, batch_size=16)
+    build = lambda: models.SoftmaxRegression(16, 2)
+    _, history = training.trained_model("recorded", build, split, config, progress=False)
+    assert history["trained_on"] == training.compute_info()  # the key names neither processor nor threads
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("read from the cache, not retrained"))
+    _, again = training.trained_model("recorded", build, split, config, progress=False)  # loads weights_only
+    assert again["trained_on"] == history["trained_on"]
+
+
 def test_pgd_training_perturbs_inside_the_ball_with_a_new_random_start_per_batch(tiny_mlp):
     split = data.Split(torch.rand(32, 1, 4, 4), torch.randint(0, 3, (32,)))
     config = training.TrainConfig(epochs=1, adv_alpha=0.0, adv_eps=0.1, adv_kind="pgd", adv_steps=5)
