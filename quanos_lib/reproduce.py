@@ -246,11 +246,13 @@ def check(profile, only=None, threads=None, keep=False):
                                   default=int(os.environ.get("QUANOS_THREADS") or 0) or torch.get_num_threads())
     if note:
         print(note)
-    cpu = cpu_name() if device == "cpu" else None  # on a GPU the processor does not train the models
-    elsewhere = [name for name, entry in here.items() if cpu and result_check.recorded_cpu(entry) != cpu]
+    cpu = cpu_name() if device == "cpu" else None  # on a GPU the models train on the device (the ZCA does not)
+    elsewhere = [name for name, entry in here.items()
+                 if cpu and not result_check.same_cpu(result_check.recorded_cpu(entry), cpu)]
     if elsewhere:
-        print(f"{len(elsewhere)} of {len(here)} committed file(s) were computed on another CPU or record none (this "
-              f"one: {cpu}); two processors can round a matrix product differently, so a retrained model may differ")
+        print(f"{len(elsewhere)} of {len(here)} committed file(s) were computed on another or an unidentifiable CPU, "
+              f"or record none (this one: {cpu}); two processors can round a matrix product differently, so a "
+              f"retrained model may differ")
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="quanos-check-"))
     os.environ["QUANOS_PROFILE"] = profile  # the checked profile, whatever the environment says
     cached_before = _checkpoints()

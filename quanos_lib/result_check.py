@@ -55,15 +55,26 @@ def recorded_cpu(entry):
     return (entry.get("compute") or {}).get("cpu")
 
 
+def same_cpu(recorded, cpu):
+    """Whether a result recorded on ``recorded`` (None: it records none) was computed on processor ``cpu``: never
+    where either cannot be identified (:func:`quanos_lib.training.cpu_name` says ``unknown``)."""
+    from .training import UNKNOWN_CPU  # (torch is loaded by then: a check reruns notebooks)
+    return bool(recorded) and recorded == cpu and not cpu.startswith(UNKNOWN_CPU)
+
+
 def other_cpu_note(entry, cpu):
     """Why a file may differ when nothing else does, or "" : it was computed on another processor than ``cpu``
     (or records none, or either cannot be identified), and two processors can round a matrix product differently
     (README, "Determinism"). ``cpu`` "" (a check on a GPU): no note."""
-    from .training import UNKNOWN_CPU  # (torch is loaded by then: a check reruns notebooks)
     recorded = recorded_cpu(entry)
-    if not cpu or (recorded == cpu and not cpu.startswith(UNKNOWN_CPU)):  # "": a GPU's result, not the CPU's
+    if not cpu or same_cpu(recorded, cpu):  # "": a GPU check, whose models train on the device
         return ""
-    where = f"computed on another CPU, {recorded}" if recorded else "its CPU not recorded"
+    if not recorded:
+        where = "its CPU not recorded"
+    elif recorded != cpu:
+        where = f"computed on another CPU, {recorded}"
+    else:
+        where = f"its processor not identifiable ({recorded})"
     return f"{where}; this one is {cpu}: trained weights may differ between processors"
 
 

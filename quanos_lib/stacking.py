@@ -413,7 +413,7 @@ def _train_missing(name, build, train_split, val_split, configs, missing, found,
     seconds = (time.perf_counter() - start) / len(runs)  # the stack's time (this process's share), per run
     for (index, path), model, history in zip(missing, runs, histories, strict=True):
         history["seconds"] = seconds
-        history["trained_on"] = training.compute_info()  # as trained_model records it
+        history["trained_on"] = training.trained_on()  # as trained_model records it
         checkpoints.save(path, model, history)
         found[index] = (model, dict(history, config=configs[index].asdict(), checkpoint=path.name))
     for resume_file in resumes.values():  # the finished checkpoints replace them

@@ -116,6 +116,13 @@ def cpu_name(cpuinfo=None):
     return f"{UNKNOWN_CPU} ({platform.machine() or platform.processor() or '?'})"
 
 
+def trained_on():
+    """What a model was trained on, for its checkpoint's history: the device (:func:`device_name`) and
+    :func:`compute_info`. Neither enters the cache key, so a result names them for each model it reads; a run resumed
+    elsewhere records the process that finished it."""
+    return {"device": device_name(), **compute_info()}
+
+
 def default_device():
     """Where models train: the GPU when there is one."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -559,7 +566,7 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
     ``train_objective``). Its history is ``history["continued"]``.
     The cache key is the model's architecture, ``config`` and the exact training (and validation)
     tensors, so a model is reused only when it would be trained identically on the same processor and thread count
-    (neither is in the key: ``history["trained_on"]``, :func:`compute_info` at training time, records them).
+    (neither is in the key: ``history["trained_on"]``, :func:`trained_on` at training time, records them).
     ``start``: the state dict ``build()`` loads when it continues from trained weights (fine-tuning);
     it joins the key, so new starting weights mean a new model.
     Returns ``(model, history)``: ``history["seconds"]`` is the training time of the original run,
@@ -597,7 +604,7 @@ def trained_model(name, build, train_split, config, *, val_split=None, start=Non
                                          epochs=config.continue_epochs, progress=progress,
                                          resume=resumes["continued"] if resume else None)
         history["seconds"] = time.perf_counter() - start  # this process's share, where a run was resumed
-        history["trained_on"] = compute_info()  # the cache key names neither the processor nor the threads
+        history["trained_on"] = trained_on()  # the cache key names neither the processor nor the threads
         return history
 
     if _DRY_RUN is not None:  # one step on a few images, and no cache (see dry_run)

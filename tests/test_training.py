@@ -169,7 +169,8 @@ def test_a_trained_model_records_what_trained_it_and_is_read_back_from_the_cache
     config = training.TrainConfig(epochs=1, batch_size=16)
     build = lambda: models.SoftmaxRegression(16, 2)
     _, history = training.trained_model("recorded", build, split, config, progress=False)
-    assert history["trained_on"] == training.compute_info()  # the key names neither processor nor threads
+    assert history["trained_on"] == training.trained_on()  # the key names neither processor nor threads
+    assert history["trained_on"]["device"] == training.device_name() and "cpu" in history["trained_on"]
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("read from the cache, not retrained"))
     _, again = training.trained_model("recorded", build, split, config, progress=False)  # loads weights_only
     assert again["trained_on"] == history["trained_on"]
