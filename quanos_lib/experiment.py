@@ -188,8 +188,8 @@ class Recorder:
         """Name the models behind the result: ``trained`` is ``{label: (model, history)}`` as the training calls
         (``quanos_lib.zoo``) return them. Records each model's checkpoint, the configuration that trained it, the
         epochs it ran, the epoch it kept, its training time and what it was trained on (``trained_on``: device, torch,
-        threads and processor at training time, for checkpoints that record it; the result's own ``compute`` is the machine
-        that computed the result, which read the model from the cache where it did not train it); returns
+        threads and processor at training time, for checkpoints that record it; the result's own ``compute`` is the
+        machine that computed the result, which read the model from the cache where it did not train it); returns
         ``{label: model}``."""
         for label, (_, history) in trained.items():
             kept = history.get("best_epoch")
