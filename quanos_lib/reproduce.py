@@ -229,7 +229,7 @@ def check(profile, only=None, threads=None, keep=False):
     import torch
 
     from . import checkpoints
-    from .training import cpu_name, device_name
+    from .training import device_name
     device = device_name()
     expected = result_check.expected_results(chosen, results.PROJECT_ROOT, profile) if only else None
     committed = result_check.result_files(results.PROJECT_ROOT / "results" / profile)
@@ -246,7 +246,7 @@ def check(profile, only=None, threads=None, keep=False):
                                   default=int(os.environ.get("QUANOS_THREADS") or 0) or torch.get_num_threads())
     if note:
         print(note)
-    cpu = cpu_name() if device == "cpu" else None  # on a GPU the models train on the device (the ZCA does not)
+    cpu = result_check.this_cpu(device)  # "" on a GPU, whose models train on the device (the ZCA does not)
     elsewhere = [name for name, entry in here.items()
                  if cpu and not result_check.same_cpu(result_check.recorded_cpu(entry), cpu)]
     if elsewhere:
@@ -265,7 +265,7 @@ def check(profile, only=None, threads=None, keep=False):
         print(f"the rerun failed; its notebooks are kept in {scratch}", file=sys.stderr)
         return status
     found = result_check.compare_results(results.PROJECT_ROOT, scratch, profile, expected=expected, device=device,
-                                         cpu=cpu or "")
+                                         cpu=cpu)
     print(f"\nCheck of profile {profile} on {device}: the rerun's results/{profile}/ against the committed ones")
     for name, comparison in found.items():
         print(comparison.line(name))

@@ -55,6 +55,13 @@ def recorded_cpu(entry):
     return (entry.get("compute") or {}).get("cpu")
 
 
+def this_cpu(device):
+    """The processor a check on ``device`` compares against: this one's (``training.cpu_name``) on the CPU, "" on a
+    GPU, whose models train on the device (so no processor note)."""
+    from .training import cpu_name
+    return cpu_name() if device == "cpu" else ""
+
+
 def same_cpu(recorded, cpu):
     """Whether a result recorded on ``recorded`` (None: it records none) was computed on processor ``cpu``: never
     where either cannot be identified (:func:`quanos_lib.training.cpu_name` says ``unknown``)."""
@@ -113,10 +120,11 @@ def compare_results(committed_dir, rerun_dir, profile, *, expected=None, device=
     ``missing``: a file one side lacks. ``skipped``: the committed file was computed on another kind of device than
     ``device`` (default: this machine's, ``training.device_name()``), whose floating point differs: it is compared
     only on a machine of its kind. A committed file that records no device (older files) is compared. A file that
-    differs and was computed on another processor than ``cpu`` (default: this one's), or records none, says so."""
+    differs and was computed on another processor than ``cpu`` (default: :func:`this_cpu`), or records none, says
+    so."""
     from . import training
     device = device or training.device_name()
-    cpu = training.cpu_name() if cpu is None else cpu
+    cpu = this_cpu(device) if cpu is None else cpu
     committed = result_files(pathlib.Path(committed_dir) / "results" / profile)
     rerun = result_files(pathlib.Path(rerun_dir) / "results" / profile)
     names = set(rerun) | (set(committed) if expected is None else set(expected))

@@ -411,9 +411,10 @@ def _train_missing(name, build, train_split, val_split, configs, missing, found,
         for k, more in zip(continuing, continued, strict=True):
             histories[k]["continued"] = more
     seconds = (time.perf_counter() - start) / len(runs)  # the stack's time (this process's share), per run
+    trained_on = training.trained_on()  # as trained_model records it; one machine for the whole stack
     for (index, path), model, history in zip(missing, runs, histories, strict=True):
         history["seconds"] = seconds
-        history["trained_on"] = training.trained_on()  # as trained_model records it
+        history["trained_on"] = trained_on
         checkpoints.save(path, model, history)
         found[index] = (model, dict(history, config=configs[index].asdict(), checkpoint=path.name))
     for resume_file in resumes.values():  # the finished checkpoints replace them
